@@ -1,0 +1,81 @@
+//! What one container builds once and every invocation borrows.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::credentials::CredentialsSource;
+use crate::mail::Mailer;
+use crate::wix::{ClientSettings, WixClient};
+
+/// The configuration and the adapters, built before the first event.
+pub struct App {
+    pub config: Config,
+    pub credentials: Arc<dyn CredentialsSource>,
+    pub wix: WixClient,
+    pub mailer: Option<Arc<dyn Mailer>>,
+}
+
+impl App {
+    /// Builds the Wix client around the given adapters.
+    pub fn new(
+        config: Config,
+        credentials: Arc<dyn CredentialsSource>,
+        mailer: Option<Arc<dyn Mailer>>,
+    ) -> Result<App, reqwest::Error> {
+        let wix = WixClient::new(ClientSettings::from_config(&config), credentials.clone())?;
+        Ok(App {
+            config,
+            credentials,
+            wix,
+            mailer,
+        })
+    }
+}
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("the HTTP client could not be built: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl App {
+    /// Reads the environment and builds the adapters it names.
+    pub async fn from_env() -> Result<App, StartError> {
+        let config = crate::config::Config::from_env()?;
+        App::from_config(config).await
+    }
+
+    /// Builds the adapters a configuration names.
+    pub async fn from_config(config: crate::config::Config) -> Result<App, StartError> {
+        use crate::aws::{AwsCredentials, SecretStore, SesMailer};
+        use crate::config::SecretLocation;
+        let needs_aws = !matches!(config.credentials, SecretLocation::Environment(_)) || config.email_from.is_some();
+        let sdk = if needs_aws {
+            Some(crate::aws::sdk_config().await)
+        } else {
+            None
+        };
+        let credentials: Arc<dyn CredentialsSource> = match (&config.credentials, &sdk) {
+            (SecretLocation::Environment(creds), _) => {
+                Arc::new(crate::credentials::StaticCredentials(Arc::new((**creds).clone())))
+            }
+            (SecretLocation::SecretsManager(name), Some(sdk)) => Arc::new(AwsCredentials::new(
+                SecretStore::SecretsManager(aws_sdk_secretsmanager::Client::new(sdk), name.clone()),
+                config.secret_cache_ttl,
+            )),
+            (SecretLocation::Ssm(name), Some(sdk)) => Arc::new(AwsCredentials::new(
+                SecretStore::Ssm(aws_sdk_ssm::Client::new(sdk), name.clone()),
+                config.secret_cache_ttl,
+            )),
+            _ => unreachable!("an AWS configuration is loaded whenever the credentials live in AWS"),
+        };
+        let mailer: Option<Arc<dyn Mailer>> = match (&config.email_from, &sdk) {
+            (Some(_), Some(sdk)) => Some(Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk)))),
+            _ => None,
+        };
+        Ok(App::new(config, credentials, mailer)?)
+    }
+}

@@ -1,0 +1,176 @@
+//! `archiver-local`: run the function on your machine.
+//!
+//! - `invoke <event.json> [--timeout-secs N] [--keep-serving]`: runs the very same handler
+//!   in-process on a Lambda event fixture and prints the Lambda response. With no Wix
+//!   credentials configured it starts the bundled Wix emulator and signs the fixture
+//!   with a local caller key.
+//! - `sign --key K [--time T] [FILE|-]`: prints the `X-Archive-Signature` for a body.
+//! - `emulator [flags]`: runs the Wix emulator alone (`emulator --help`).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+use wix_emulator::{Emulator, EmulatorConfig, FileRecord, Library};
+use wix_media_archiver::app::App;
+use wix_media_archiver::config::Config;
+use wix_media_archiver::{local, logging, signature};
+
+const USAGE: &str = "usage:
+  archiver-local invoke <event.json> [--timeout-secs N] [--keep-serving]
+  archiver-local sign --key KEY [--time UNIX_SECONDS] [BODY_FILE|-]
+  archiver-local emulator [--port N] [--files N] [--latency-ms N] [--rate-limit N] ... (--help)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("invoke") => invoke(&args[1..]).await,
+        Some("sign") => sign(&args[1..]),
+        Some("emulator") => wix_emulator::run_cli(args[1..].to_vec()).await,
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn invoke(args: &[String]) -> Result<(), String> {
+    let mut path = None;
+    let mut timeout = Some(Duration::from_secs(900));
+    let mut keep_serving = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--timeout-secs" => {
+                let secs: u64 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--timeout-secs needs a number of seconds")?;
+                timeout = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "--keep-serving" => keep_serving = true,
+            other if path.is_none() && !other.starts_with("--") => path = Some(other.to_owned()),
+            other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
+        }
+    }
+    let path = path.ok_or_else(|| USAGE.to_owned())?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut event: Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+    logging::init(std::io::stderr);
+
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let has_credentials = env("WIX_CREDENTIALS_SECRET").is_some() || env("WIX_API_KEY").is_some();
+    let mut overrides: HashMap<&str, String> = HashMap::new();
+    let emulator = if has_credentials {
+        None
+    } else {
+        let mut library = Library::seeded(250, 7);
+        add_files(&mut library, &local::event_file_ids(&event));
+        let config = EmulatorConfig {
+            library,
+            ..EmulatorConfig::default()
+        };
+        overrides.insert("WIX_API_KEY", config.api_key.clone());
+        overrides.insert("WIX_SITE_ID", config.site_id.clone());
+        let emulator = Emulator::start(config)
+            .await
+            .map_err(|e| format!("cannot start the Wix emulator: {e}"))?;
+        overrides.insert("WIX_API_BASE_URL", emulator.base_url());
+        overrides.insert("CALLER_KEYS", local::LOCAL_CALLER_KEY.to_owned());
+        eprintln!(
+            "No Wix credentials configured: using the bundled Wix emulator at {}",
+            emulator.base_url()
+        );
+        Some(emulator)
+    };
+    let config = Config::from_lookup(|name| overrides.get(name).cloned().or_else(|| std::env::var(name).ok()))
+        .map_err(|e| e.to_string())?;
+    let app = App::from_config(config).await.map_err(|e| e.to_string())?;
+
+    if let Ok(creds) = app.credentials.current().await {
+        if let Some(key) = creds.caller_keys.first() {
+            local::sign_event(&mut event, key.expose(), local::unix_now());
+        }
+    }
+    let result = local::invoke(&app, &event, timeout).await;
+    let printed = match &result {
+        Ok(response) => pretty_response(response),
+        Err(e) => serde_json::json!({"errorType": e.error_type(), "errorMessage": e.to_string()}),
+    };
+    println!("{}", serde_json::to_string_pretty(&printed).expect("JSON prints"));
+    if let (Some(emulator), true) = (&emulator, keep_serving) {
+        eprintln!("Serving the emulator's links at {} until Ctrl-C", emulator.base_url());
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    result
+        .map(|_| ())
+        .map_err(|e| format!("the invocation failed: {}", e.error_type()))
+}
+
+/// The Lambda response with its JSON body shown as JSON rather than as a string.
+fn pretty_response(response: &Value) -> Value {
+    let mut shown = response.clone();
+    if let Some(body) = response.get("body").and_then(Value::as_str) {
+        if let Ok(parsed) = serde_json::from_str::<Value>(body) {
+            shown["body"] = parsed;
+        }
+    }
+    shown
+}
+
+/// Adds files the fixture names to the emulator's library, so they exist there.
+fn add_files(library: &mut Library, ids: &[String]) {
+    for id in ids {
+        if library.file(id).is_none() {
+            library.files.push(FileRecord {
+                id: id.clone(),
+                display_name: id.clone(),
+                parent_folder_id: wix_emulator::MEDIA_ROOT.to_owned(),
+                media_type: "IMAGE".to_owned(),
+                private: false,
+                operation_status: "READY".to_owned(),
+                state: "OK".to_owned(),
+                size_in_bytes: 1024,
+            });
+        }
+    }
+}
+
+fn sign(args: &[String]) -> Result<(), String> {
+    let mut key = None;
+    let mut time = local::unix_now();
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--key" => key = it.next().cloned(),
+            "--time" => {
+                time = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--time needs unix seconds")?
+            }
+            other if file.is_none() => file = Some(other.to_owned()),
+            other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
+        }
+    }
+    let key = key
+        .or_else(|| std::env::var("CALLER_KEY").ok())
+        .ok_or("sign needs --key KEY (or CALLER_KEY in the environment)")?;
+    let body = match file.as_deref() {
+        None | Some("-") => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| e.to_string())?;
+            buf
+        }
+        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?,
+    };
+    println!("{}", signature::sign(&key, time, &body));
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Wix file IDs: normalizing media URLs to bare IDs and removing duplicates.
+
+use std::collections::HashSet;
+
+/// Longest file ID Wix accepts.
+pub const MAX_ID_LEN: usize = 1000;
+
+/// Media URL schemes Wix builds (`wix:image://v1/…`, also without the `wix:` prefix).
+const MEDIA_TYPES: [&str; 5] = ["image", "video", "audio", "document", "vector"];
+
+/// Why one entry is not a usable file ID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than {MAX_ID_LEN} characters")]
+    TooLong,
+    #[error("has a character outside [A-Za-z0-9._~-]")]
+    BadCharacter,
+    #[error("is a Wix media URL without a file ID")]
+    EmptyUrl,
+}
+
+/// Normalizes one entry to the bare file ID, as Wix's own SDK extracts it: drop
+/// `#…` and `?…`, the `wix:` prefix, `<type>://v1/`, a leading `ugd/`, then take the first
+/// `/`-separated segment. Anything that is not a media URL must already be a bare ID.
+pub fn normalize(raw: &str) -> Result<&str, IdError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(IdError::Empty);
+    }
+    let id = match media_url_rest(trimmed) {
+        Some(rest) => {
+            let rest = rest.split(['#', '?']).next().unwrap_or_default();
+            let rest = rest.strip_prefix("ugd/").unwrap_or(rest);
+            let id = rest.split('/').next().unwrap_or_default();
+            if id.is_empty() {
+                return Err(IdError::EmptyUrl);
+            }
+            id
+        }
+        None => trimmed,
+    };
+    check_id(id)?;
+    Ok(id)
+}
+
+/// The part after `<type>://v1/` when `s` is a Wix media URL.
+fn media_url_rest(s: &str) -> Option<&str> {
+    let s = s.strip_prefix("wix:").unwrap_or(s);
+    let (scheme, rest) = s.split_once("://")?;
+    if !MEDIA_TYPES.contains(&scheme) {
+        return None;
+    }
+    rest.strip_prefix("v1/")
+}
+
+fn check_id(id: &str) -> Result<(), IdError> {
+    if id.len() > MAX_ID_LEN {
+        return Err(IdError::TooLong);
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+    {
+        return Err(IdError::BadCharacter);
+    }
+    Ok(())
+}
+
+/// Unique IDs in first-seen order, and how many entries were dropped as duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UniqueIds {
+    pub ids: Vec<String>,
+    pub duplicates_removed: usize,
+}
+
+/// Removes duplicates; the first occurrence keeps its place.
+pub fn dedupe<I, S>(ids: I) -> UniqueIds
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let iter = ids.into_iter();
+    let mut seen: HashSet<String> = HashSet::with_capacity(iter.size_hint().0);
+    let mut unique = UniqueIds::default();
+    for id in iter {
+        let id = id.as_ref();
+        if seen.contains(id) {
+            unique.duplicates_removed += 1;
+        } else {
+            seen.insert(id.to_owned());
+            unique.ids.push(id.to_owned());
+        }
+    }
+    unique
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMG: &str = "0abec0_b291a9349a0b4da59067f76287e386fb~mv2.jpg";
+
+    #[test]
+    fn bare_ids_pass_through_trimmed() {
+        assert_eq!(normalize(IMG), Ok(IMG));
+        assert_eq!(normalize(&format!("  {IMG}\n")), Ok(IMG));
+        assert_eq!(
+            normalize("4acbb8_5646ee01a5524905af4f2e7c567cbbce"),
+            Ok("4acbb8_5646ee01a5524905af4f2e7c567cbbce")
+        );
+    }
+
+    #[test]
+    fn every_media_url_form() {
+        let cases = [
+            format!("wix:image://v1/{IMG}/leon.jpg#originWidth=3024&originHeight=4032"),
+            format!("image://v1/{IMG}/leon.jpg#originWidth=3024"),
+            format!("wix:image://v1/{IMG}"),
+            format!("wix:image://v1/{IMG}?token=abc"),
+            format!("wix:image://v1/{IMG}/name.jpg?x=1#y=2"),
+            format!("wix:video://v1/{IMG}/clip.mp4#posterUri=a.jpg&posterWidth=1"),
+            format!("wix:video://v1/{IMG}#posterUri=a.jpg"),
+            format!("wix:audio://v1/{IMG}/song.mp3#duration=120"),
+            format!("wix:document://v1/{IMG}/report.pdf"),
+            format!("wix:document://v1/ugd/{IMG}/report.pdf"),
+            format!("document://v1/ugd/{IMG}/report.pdf"),
+            format!("wix:vector://v1/{IMG}/logo.svg"),
+            format!("vector://v1/{IMG}/logo.svg"),
+            format!("  wix:image://v1/{IMG}/my%20file.jpg  "),
+        ];
+        for case in &cases {
+            assert_eq!(normalize(case), Ok(IMG), "{case}");
+        }
+    }
+
+    #[test]
+    fn refused_entries() {
+        assert_eq!(normalize(""), Err(IdError::Empty));
+        assert_eq!(normalize("   "), Err(IdError::Empty));
+        assert_eq!(normalize("a/b"), Err(IdError::BadCharacter));
+        assert_eq!(normalize("a#b"), Err(IdError::BadCharacter));
+        assert_eq!(normalize("a?b"), Err(IdError::BadCharacter));
+        assert_eq!(normalize("a b"), Err(IdError::BadCharacter));
+        assert_eq!(normalize("é"), Err(IdError::BadCharacter));
+        assert_eq!(
+            normalize("https://static.wixstatic.com/media/x.jpg"),
+            Err(IdError::BadCharacter)
+        );
+        assert_eq!(normalize("wix:model://v1/abc/x"), Err(IdError::BadCharacter));
+        assert_eq!(normalize("wix:image://v1/"), Err(IdError::EmptyUrl));
+        assert_eq!(normalize("wix:image://v1/#x"), Err(IdError::EmptyUrl));
+        assert_eq!(normalize("wix:image://v2/abc/x"), Err(IdError::BadCharacter));
+        assert_eq!(normalize("wix:image://v1/a%20b/x"), Err(IdError::BadCharacter));
+    }
+
+    #[test]
+    fn length_limits() {
+        let max = "a".repeat(MAX_ID_LEN);
+        assert_eq!(normalize(&max), Ok(max.as_str()));
+        assert_eq!(normalize(&"a".repeat(MAX_ID_LEN + 1)), Err(IdError::TooLong));
+        let url = format!("wix:image://v1/{max}/x.jpg");
+        assert_eq!(normalize(&url), Ok(max.as_str()));
+        assert_eq!(normalize("a"), Ok("a"));
+    }
+
+    #[test]
+    fn dedupe_keeps_first_place_and_counts() {
+        let unique = dedupe(["b", "a", "b", "c", "b", "a"]);
+        assert_eq!(unique.ids, vec!["b", "a", "c"]);
+        assert_eq!(unique.duplicates_removed, 3);
+        let none = dedupe(Vec::<String>::new());
+        assert_eq!(none, UniqueIds::default());
+    }
+}

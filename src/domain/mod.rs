@@ -1,0 +1,8 @@
+//! The pure core: file IDs, batches, request validation, the outcome and its invariant.
+//! Nothing here knows about Lambda, HTTP clients or AWS.
+
+pub mod address;
+pub mod batch;
+pub mod ids;
+pub mod outcome;
+pub mod request;

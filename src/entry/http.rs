@@ -1,0 +1,323 @@
+//! `POST /archives`: the checks in the contract's order, the work, and the one place
+//! where errors become HTTP statuses.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_http::http::{self, HeaderMap, Method, StatusCode};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::archive;
+use crate::domain::outcome::Outcome;
+use crate::domain::request::{self, FieldError, RequestError, RequestLimits};
+use crate::signature;
+use crate::wix::CallContext;
+
+/// An HTTP request as the edge sees it, whatever event carried it.
+#[derive(Debug)]
+pub struct HttpRequest<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// The answer: status, extra headers, and a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// What one request did, for the invocation's summary log line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RequestSummary {
+    pub status: u16,
+    pub code: Option<&'static str>,
+    pub file_count: usize,
+    pub duplicates_removed: usize,
+    pub archives: usize,
+    pub private_files: usize,
+    pub failed_files: usize,
+    pub emailed: usize,
+}
+
+/// A refusal, mapped to its status and code in [`ApiError::status`].
+#[derive(Debug)]
+pub enum ApiError {
+    NotFound,
+    MethodNotAllowed,
+    Unauthorized(signature::SignatureError),
+    UnsupportedMediaType,
+    Request(RequestError),
+    Internal(String),
+}
+
+impl ApiError {
+    /// The contract's status and code.
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+            ApiError::Request(RequestError::InvalidJson(_)) => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
+            ApiError::Request(RequestError::Invalid(_)) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
+            ApiError::Request(RequestError::EmailDisabled) => (StatusCode::BAD_REQUEST, "EMAIL_DISABLED"),
+            ApiError::Request(RequestError::TooManyFiles { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "TOO_MANY_FILES"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::NotFound => "no such resource; send POST /archives".to_owned(),
+            ApiError::MethodNotAllowed => "only POST is allowed on /archives".to_owned(),
+            // Deliberately vague: a caller probing keys learns nothing from the answer.
+            ApiError::Unauthorized(_) => {
+                "the request signature is missing, invalid or outside the allowed time window".to_owned()
+            }
+            ApiError::UnsupportedMediaType => "the body must be sent as Content-Type: application/json".to_owned(),
+            ApiError::Request(e) => e.to_string(),
+            ApiError::Internal(m) => m.clone(),
+        }
+    }
+
+    fn into_response(self, request_id: &str) -> HttpResponse {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            error: ErrorBody<'a>,
+            request_id: &'a str,
+        }
+        #[derive(Serialize)]
+        struct ErrorBody<'a> {
+            code: &'a str,
+            message: String,
+            details: &'a [FieldError],
+        }
+        let (status, code) = self.status();
+        let details: &[FieldError] = match &self {
+            ApiError::Request(RequestError::Invalid(list)) => list,
+            _ => &[],
+        };
+        let body = serde_json::to_string(&Body {
+            error: ErrorBody {
+                code,
+                message: self.message(),
+                details,
+            },
+            request_id,
+        })
+        .expect("error bodies serialize");
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        if matches!(self, ApiError::MethodNotAllowed) {
+            headers.push(("allow", "POST".to_owned()));
+        }
+        HttpResponse {
+            status: status.as_u16(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// The successful answer's body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    request_id: &'a str,
+    file_count: usize,
+    duplicates_removed: usize,
+    #[serde(flatten)]
+    outcome: &'a Outcome,
+    emailed_to: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_error: Option<&'a str>,
+}
+
+/// Handles one HTTP request end to end.
+pub async fn handle(
+    app: &App,
+    req: HttpRequest<'_>,
+    request_id: &str,
+    ctx: &CallContext,
+) -> (HttpResponse, RequestSummary) {
+    match run(app, req, request_id, ctx).await {
+        Ok(done) => done,
+        Err(e) => {
+            let (status, code) = e.status();
+            match &e {
+                ApiError::Unauthorized(reason) => {
+                    tracing::info!(reason = %reason, "refused an unsigned or badly signed request")
+                }
+                ApiError::Internal(m) => tracing::error!(message = %m, "could not serve the request"),
+                other => tracing::info!(code, reason = %other.message(), "refused a request"),
+            }
+            let summary = RequestSummary {
+                status: status.as_u16(),
+                code: Some(code),
+                ..RequestSummary::default()
+            };
+            (e.into_response(request_id), summary)
+        }
+    }
+}
+
+async fn run(
+    app: &App,
+    req: HttpRequest<'_>,
+    request_id: &str,
+    ctx: &CallContext,
+) -> Result<(HttpResponse, RequestSummary), ApiError> {
+    if !is_archives_path(req.path) {
+        return Err(ApiError::NotFound);
+    }
+    if req.method != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let credentials = app
+        .credentials
+        .current()
+        .await
+        .map_err(|e| ApiError::Internal(format!("the credentials could not be read: {e}")))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    signature::verify(
+        req.headers.get(signature::HEADER).map(|v| v.as_bytes()),
+        req.body,
+        &credentials.caller_keys,
+        now,
+        app.config.signature_tolerance_secs,
+    )
+    .map_err(ApiError::Unauthorized)?;
+    if !is_json(req.headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let limits = RequestLimits {
+        max_files: app.config.max_files_per_request,
+        email_enabled: app.mailer.is_some() && app.config.email_enabled(),
+    };
+    let request = request::parse(req.body, limits).map_err(ApiError::Request)?;
+    let started = Instant::now();
+    let ids = &request.ids.ids;
+    tracing::info!(
+        files = ids.len(),
+        duplicates_removed = request.ids.duplicates_removed,
+        resolve_private = request.resolve_private,
+        "archiving"
+    );
+
+    let outcome = if request.resolve_private {
+        archive::archive_resolving_private(&app.wix, ctx, ids, app.config.private_link_expiration_minutes).await
+    } else {
+        archive::archive_ids(&app.wix, ctx, ids).await
+    };
+    debug_assert_eq!(outcome.check_accounts_for(ids), Ok(()));
+    if let Err(e) = outcome.check_accounts_for(ids) {
+        tracing::error!(error = %e, "the outcome does not account for every file");
+    }
+
+    let (emailed_to, email_error) = if request.email.is_empty() {
+        (Vec::new(), None)
+    } else {
+        crate::report::deliver(app, &request.email, ids.len(), &outcome, request_id).await
+    };
+    let status = outcome.status().http_status();
+    let body = serde_json::to_string(&Report {
+        request_id,
+        file_count: ids.len(),
+        duplicates_removed: request.ids.duplicates_removed,
+        outcome: &outcome,
+        emailed_to: &emailed_to,
+        email_error: email_error.as_deref(),
+    })
+    .map_err(|e| ApiError::Internal(format!("the response could not be encoded: {e}")))?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "archived");
+    let summary = RequestSummary {
+        status,
+        code: None,
+        file_count: ids.len(),
+        duplicates_removed: request.ids.duplicates_removed,
+        archives: outcome.archives.len(),
+        private_files: outcome.private_files.len(),
+        failed_files: outcome.failed_files(),
+        emailed: emailed_to.len(),
+    };
+    Ok((
+        HttpResponse {
+            status,
+            headers: vec![("content-type", "application/json".to_owned())],
+            body,
+        },
+        summary,
+    ))
+}
+
+/// `/archives`, or `/<stage>/archives`; one trailing slash is tolerated.
+fn is_archives_path(path: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("archives"), None, _) => true,
+        (Some(stage), Some("archives"), None) => !stage.is_empty(),
+        _ => false,
+    }
+}
+
+/// `application/json`, with or without parameters such as `charset=utf-8`.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        for ok in [
+            "/archives",
+            "/archives/",
+            "/prod/archives",
+            "/prod/archives/",
+            "archives",
+        ] {
+            assert!(is_archives_path(ok), "{ok}");
+        }
+        for bad in [
+            "/",
+            "",
+            "/archive",
+            "/a/b/archives",
+            "//archives",
+            "/archives/x",
+            "/archivesx",
+            "/events",
+        ] {
+            assert!(!is_archives_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_types() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, v.parse().unwrap());
+            is_json(&h)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/jsonx"));
+        assert!(!with("application/x-www-form-urlencoded"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,328 @@
+//! The Lambda entry: decides what an event is by its shape and hands it to the HTTP edge
+//! or the scheduled backup.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_http::aws_lambda_events::alb::AlbTargetGroupRequest;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{http, Body};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::http::{self as edge, HttpRequest, HttpResponse};
+use crate::app::App;
+use crate::wix::CallContext;
+
+/// Why an invocation failed as a whole (it has no HTTP answer to give).
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the event is not an HTTP request, an EventBridge scheduled event or a {{\"backup\": {{…}}}} object")]
+    UnrecognizedEvent,
+    #[error("the event looks like an HTTP request from {origin} but cannot be read: {reason}")]
+    MalformedHttpEvent { origin: &'static str, reason: String },
+    #[error("invalid backup options: {0}")]
+    InvalidBackupOptions(String),
+    #[error("{0}")]
+    BackupFailed(String),
+}
+
+impl EventError {
+    /// The `errorType` Lambda reports.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            EventError::UnrecognizedEvent => "UnrecognizedEvent",
+            EventError::MalformedHttpEvent { .. } => "MalformedHttpEvent",
+            EventError::InvalidBackupOptions(_) => "InvalidBackupOptions",
+            EventError::BackupFailed(_) => "BackupFailed",
+        }
+    }
+}
+
+impl From<EventError> for Diagnostic {
+    fn from(e: EventError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The kinds of event the function serves.
+#[derive(Debug)]
+pub enum EventKind {
+    Http(Box<LambdaRequest>),
+    Schedule(Option<Box<RawValue>>),
+}
+
+/// Just enough of any event to tell what it is, without reading its body.
+#[derive(Deserialize)]
+struct Probe {
+    source: Option<Value>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<Value>,
+    backup: Option<Box<RawValue>>,
+    version: Option<Value>,
+    #[serde(rename = "httpMethod")]
+    http_method: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "requestContext")]
+    request_context: Option<ProbeContext>,
+    #[serde(rename = "routeKey")]
+    route_key: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ProbeContext {
+    elb: Option<serde::de::IgnoredAny>,
+    http: Option<serde::de::IgnoredAny>,
+}
+
+/// Classifies an event by its shape.
+pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
+    let raw = event.get();
+    let probe: Probe = match serde_json::from_str(raw) {
+        Ok(p) => p,
+        Err(_) => return Err(EventError::UnrecognizedEvent),
+    };
+    if let Some(options) = probe.backup {
+        if options.get().trim_start().starts_with('{') {
+            return Ok(EventKind::Schedule(Some(options)));
+        }
+        return Err(EventError::InvalidBackupOptions(
+            "`backup` must be an object".to_owned(),
+        ));
+    }
+    if probe.source.as_ref().and_then(Value::as_str) == Some("aws.events")
+        && probe.detail_type.as_ref().and_then(Value::as_str) == Some("Scheduled Event")
+    {
+        return Ok(EventKind::Schedule(None));
+    }
+    let malformed = |origin: &'static str, e: serde_json::Error| EventError::MalformedHttpEvent {
+        origin,
+        reason: e.to_string(),
+    };
+    let context = probe.request_context.as_ref();
+    if context.is_some_and(|c| c.elb.is_some()) {
+        let alb: AlbTargetGroupRequest = serde_json::from_str(raw).map_err(|e| malformed("an ALB", e))?;
+        return Ok(EventKind::Http(Box::new(LambdaRequest::Alb(alb))));
+    }
+    let is_v2 = probe.version.as_ref().and_then(Value::as_str) == Some("2.0");
+    if is_v2 || context.is_some_and(|c| c.http.is_some()) || probe.route_key.is_some() {
+        let v2: ApiGatewayV2httpRequest =
+            serde_json::from_str(raw).map_err(|e| malformed("an HTTP API or Function URL", e))?;
+        return Ok(EventKind::Http(Box::new(LambdaRequest::ApiGatewayV2(v2))));
+    }
+    if probe.http_method.is_some() && context.is_some() {
+        let v1: ApiGatewayProxyRequest = serde_json::from_str(raw).map_err(|e| malformed("a REST API", e))?;
+        return Ok(EventKind::Http(Box::new(LambdaRequest::ApiGatewayV1(v1))));
+    }
+    Err(EventError::UnrecognizedEvent)
+}
+
+/// Handles one Lambda event; the answer is the Lambda response JSON.
+pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
+    let started = std::time::Instant::now();
+    let (payload, context) = event.into_parts();
+    let ctx = CallContext::new(deadline(&context));
+    let request_id = if context.request_id.is_empty() {
+        format!("local-{:016x}", fastrand::u64(..))
+    } else {
+        context.request_id.clone()
+    };
+    let kind = match classify(&payload) {
+        Ok(kind) => kind,
+        Err(e) => {
+            tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
+            return Err(e);
+        }
+    };
+    drop(payload);
+    match kind {
+        EventKind::Http(request) => {
+            let origin = Origin::of(&request);
+            let request: http::Request<Body> = (*request).into();
+            let (parts, body) = request.into_parts();
+            let req = HttpRequest {
+                method: &parts.method,
+                path: parts.uri.path(),
+                headers: &parts.headers,
+                body: body.as_ref(),
+            };
+            let (response, summary) = edge::handle(app, req, &request_id, &ctx).await;
+            tracing::info!(
+                summary = true,
+                kind = "http",
+                request_id,
+                status = summary.status,
+                code = summary.code,
+                file_count = summary.file_count,
+                duplicates_removed = summary.duplicates_removed,
+                archives = summary.archives,
+                private_files = summary.private_files,
+                failed_files = summary.failed_files,
+                emailed = summary.emailed,
+                wix_calls = ctx.calls(),
+                wix_retries = ctx.retries(),
+                wix_rate_limited = ctx.rate_limited(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "invocation done"
+            );
+            Ok(origin.response(response))
+        }
+        EventKind::Schedule(options) => {
+            let result = crate::backup::run_event(app, options.as_deref(), &request_id, &ctx).await;
+            let ok = result.is_ok();
+            tracing::info!(
+                summary = true,
+                kind = "backup",
+                request_id,
+                ok,
+                wix_calls = ctx.calls(),
+                wix_retries = ctx.retries(),
+                wix_rate_limited = ctx.rate_limited(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "invocation done"
+            );
+            result
+        }
+    }
+}
+
+/// The invocation's working deadline: the Lambda deadline less a reserve for answering
+/// (and mailing). A deadline already past when the event arrives is treated as absent.
+pub fn deadline(context: &Context) -> Option<Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    if context.deadline <= now_ms {
+        tracing::warn!(
+            deadline_ms = context.deadline,
+            "the invocation deadline has already passed; running without one"
+        );
+        return None;
+    }
+    let remaining = Duration::from_millis(context.deadline - now_ms);
+    let reserve = (remaining / 5).min(Duration::from_secs(2));
+    Some(Instant::now() + remaining - reserve)
+}
+
+/// Which kind of HTTP event came in, to answer in its shape.
+enum Origin {
+    RestV1,
+    HttpV2,
+    Alb { multi_value: bool },
+}
+
+impl Origin {
+    fn of(request: &LambdaRequest) -> Origin {
+        match request {
+            LambdaRequest::ApiGatewayV1(_) => Origin::RestV1,
+            LambdaRequest::Alb(alb) => Origin::Alb {
+                multi_value: !alb.multi_value_headers.is_empty(),
+            },
+            _ => Origin::HttpV2,
+        }
+    }
+
+    fn response(&self, r: HttpResponse) -> Value {
+        let headers: serde_json::Map<String, Value> =
+            r.headers.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        match self {
+            Origin::RestV1 => json!({
+                "statusCode": r.status, "headers": headers, "multiValueHeaders": {},
+                "body": r.body, "isBase64Encoded": false
+            }),
+            Origin::HttpV2 => json!({
+                "statusCode": r.status, "headers": headers, "cookies": [],
+                "body": r.body, "isBase64Encoded": false
+            }),
+            Origin::Alb { multi_value } => {
+                let description = format!(
+                    "{} {}",
+                    r.status,
+                    http::StatusCode::from_u16(r.status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("")
+                );
+                let mut out = json!({
+                    "statusCode": r.status, "statusDescription": description,
+                    "body": r.body, "isBase64Encoded": false
+                });
+                if *multi_value {
+                    let multi: serde_json::Map<String, Value> =
+                        r.headers.iter().map(|(k, v)| ((*k).to_owned(), json!([v]))).collect();
+                    out["multiValueHeaders"] = Value::Object(multi);
+                } else {
+                    out["headers"] = Value::Object(headers);
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(json: &str) -> Result<EventKind, EventError> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        classify(&raw)
+    }
+
+    #[test]
+    fn foreign_events_are_refused() {
+        for event in [
+            "{}",
+            r#"{"foo": 1}"#,
+            "[]",
+            "42",
+            "null",
+            r#""text""#,
+            r#"{"Records": [{"eventSource": "aws:s3"}]}"#,
+            r#"{"source": "aws.events", "detail-type": "Object Created"}"#,
+            r#"{"source": "my.app", "detail-type": "Scheduled Event"}"#,
+            r#"{"httpMethod": "POST"}"#,
+        ] {
+            assert!(matches!(kind(event), Err(EventError::UnrecognizedEvent)), "{event}");
+        }
+    }
+
+    #[test]
+    fn malformed_http_events_are_refused() {
+        for event in [
+            r#"{"version": "2.0", "requestContext": {"http": {"method": 5}}}"#,
+            r#"{"httpMethod": 7, "requestContext": {}, "path": "/archives"}"#,
+            r#"{"requestContext": {"elb": {"targetGroupArn": 1}}, "httpMethod": "POST"}"#,
+        ] {
+            assert!(
+                matches!(kind(event), Err(EventError::MalformedHttpEvent { .. })),
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
+    fn schedules() {
+        assert!(matches!(
+            kind(r#"{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}"#),
+            Ok(EventKind::Schedule(None))
+        ));
+        assert!(matches!(
+            kind(r#"{"backup": {"mediaTypes": ["IMAGE"]}}"#),
+            Ok(EventKind::Schedule(Some(_)))
+        ));
+        assert!(matches!(
+            kind(r#"{"backup": 5}"#),
+            Err(EventError::InvalidBackupOptions(_))
+        ));
+    }
+}

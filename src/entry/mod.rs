@@ -1,0 +1,4 @@
+//! The edges where events come in.
+
+pub mod http;
+pub mod lambda;

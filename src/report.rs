@@ -1,0 +1,213 @@
+//! The e-mail report of an outcome: rendered from templates that escape HTML, sent through
+//! the configured mailer.
+
+use std::sync::OnceLock;
+
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::domain::outcome::{Archive, Failure, Outcome, PrivateLink};
+use crate::mail::Email;
+
+/// A count of files of one media type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeCount {
+    pub media_type: String,
+    pub count: usize,
+}
+
+/// A file left out of a backup, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub file_id: String,
+    pub reason: &'static str,
+}
+
+/// What the message shows.
+#[derive(Debug, Serialize)]
+pub struct MailContext<'a> {
+    pub title: String,
+    pub request_id: &'a str,
+    pub file_count: usize,
+    pub archives: &'a [Archive],
+    pub private_files: &'a [PrivateLink],
+    pub failed: &'a [Failure],
+    pub failed_count: usize,
+    pub skipped: &'a [Skipped],
+    pub by_type: &'a [TypeCount],
+    pub total_size: Option<String>,
+}
+
+impl<'a> MailContext<'a> {
+    /// The context for an HTTP request's outcome.
+    pub fn for_request(request_id: &'a str, file_count: usize, outcome: &'a Outcome) -> Self {
+        MailContext {
+            title: format!("Your Wix media download links ({file_count} files)"),
+            request_id,
+            file_count,
+            archives: &outcome.archives,
+            private_files: &outcome.private_files,
+            failed: &outcome.failed,
+            failed_count: outcome.failed_files(),
+            skipped: &[],
+            by_type: &[],
+            total_size: None,
+        }
+    }
+}
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // minijinja's own HTML escaping also escapes `/`, which makes links unreadable in
+        // the source of the message; `&`, `<`, `>` and quotes are what HTML needs.
+        env.set_formatter(|out, state, value| match value.as_str() {
+            Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+                out.write_str(&escape_html(s)).map_err(minijinja::Error::from)
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        });
+        // The `.html` name turns on HTML escaping for that template only.
+        env.add_template("links.txt", include_str!("templates/links.txt"))
+            .expect("text template parses");
+        env.add_template("links.html", include_str!("templates/links.html"))
+            .expect("HTML template parses");
+        env
+    })
+}
+
+/// Renders the plain-text and HTML parts.
+pub fn render(ctx: &MailContext<'_>) -> Result<(String, String), minijinja::Error> {
+    let env = templates();
+    let text = env.get_template("links.txt")?.render(ctx)?;
+    let html = env.get_template("links.html")?.render(ctx)?;
+    Ok((text, html))
+}
+
+/// Mails the outcome of a request to `to`. Returns who it went to, or why it did not go.
+pub async fn deliver(
+    app: &App,
+    to: &[String],
+    file_count: usize,
+    outcome: &Outcome,
+    request_id: &str,
+) -> (Vec<String>, Option<String>) {
+    let ctx = MailContext::for_request(request_id, file_count, outcome);
+    send(app, to, &ctx).await
+}
+
+/// Renders and sends one message.
+pub async fn send(app: &App, to: &[String], ctx: &MailContext<'_>) -> (Vec<String>, Option<String>) {
+    let (Some(mailer), Some(from)) = (app.mailer.as_ref(), app.config.email_from.as_ref()) else {
+        return (
+            Vec::new(),
+            Some("e-mail is not configured (EMAIL_FROM is unset)".to_owned()),
+        );
+    };
+    let (text, html) = match render(ctx) {
+        Ok(parts) => parts,
+        Err(e) => {
+            return (
+                Vec::new(),
+                Some(format!("the e-mail could not be rendered: {}", e.kind())),
+            )
+        }
+    };
+    let email = Email {
+        from: from.clone(),
+        to: to.to_vec(),
+        subject: ctx.title.clone(),
+        text,
+        html,
+    };
+    match mailer.send(&email).await {
+        Ok(()) => {
+            tracing::info!(recipients = to.len(), "e-mailed the links");
+            (to.to_vec(), None)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not e-mail the links");
+            (Vec::new(), Some(e.0))
+        }
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Bytes in words, 1024-based.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::outcome::{FailureCode, FailureError};
+
+    #[test]
+    fn html_is_escaped_and_every_link_is_there() {
+        let mut outcome = Outcome::default();
+        outcome.archives.push(Archive {
+            download_url: "https://example.com/a.zip?x=1&y=2".into(),
+            file_count: 2,
+            file_ids: vec!["a".into(), "b".into()],
+            folders: vec!["<script>alert(1)</script>".into()],
+        });
+        outcome.private_files.push(PrivateLink {
+            file_id: "p1".into(),
+            download_url: "https://example.com/p1".into(),
+            expires_at: "2026-11-28T10:00:00Z".into(),
+        });
+        outcome.fail(
+            vec!["c".into()],
+            FailureError {
+                code: FailureCode::WixUnavailable,
+                status: Some(503),
+                message: "down <b>".into(),
+                wix_request_id: None,
+            },
+        );
+        let ctx = MailContext::for_request("req-1", 4, &outcome);
+        let (text, html) = render(&ctx).unwrap();
+        assert!(text.contains("https://example.com/a.zip?x=1&y=2"));
+        assert!(text.contains("https://example.com/p1") && text.contains("2026-11-28T10:00:00Z"));
+        assert!(text.contains("WIX_UNAVAILABLE (503): down <b>") && text.contains("1 file: c"));
+        assert!(html.contains("https://example.com/a.zip?x=1&amp;y=2"));
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
+        assert!(html.contains("down &lt;b&gt;"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(5_918_720), "5.6 MiB");
+    }
+}

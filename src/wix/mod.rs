@@ -1,0 +1,9 @@
+//! The Wix Media Manager REST adapter.
+
+mod client;
+mod error;
+mod limiter;
+
+pub use client::{CallContext, CallStats, ClientSettings, FileDescriptor, WixClient};
+pub use error::{WixError, WixErrorKind};
+pub use limiter::Limiter;
