@@ -291,9 +291,7 @@ impl WixClient {
             Some(b) => Some(bytes_of(b)?),
             None => None,
         };
-        let mut url = self.settings.base_url.clone();
-        url.set_path(path);
-        self.call_url(ctx, method, url, body).await
+        self.call_url(ctx, method, self.endpoint(path), body).await
     }
 
     /// A JSON call to a full URL (paths with a query string).
@@ -603,8 +601,7 @@ impl WixClient {
             client_secret: app_secret.expose(),
             instance_id,
         })?;
-        let mut url = self.settings.base_url.clone();
-        url.set_path("/oauth2/token");
+        let url = self.endpoint("/oauth2/token");
         let issued = Instant::now();
         let resp: Resp = self.token_call(ctx, url, body).await?;
         let value = resp.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
@@ -647,6 +644,14 @@ impl WixClient {
                 }
             }
         }
+    }
+
+    /// `path` under the base URL, keeping any path prefix the base has (a proxy).
+    fn endpoint(&self, path: &str) -> Url {
+        let mut url = self.settings.base_url.clone();
+        let joined = format!("{}{path}", url.path().trim_end_matches('/'));
+        url.set_path(&joined);
+        url
     }
 
     /// A link Wix returned, if it is a usable http(s) URL. Plain http is accepted only when
