@@ -602,3 +602,94 @@ async fn no_secret_token_signature_or_link_in_any_log_line() {
         assert!(!logs.contains(marker), "a log line holds {marker}");
     }
 }
+
+#[tokio::test]
+async fn a_backup_mails_one_report_to_the_backup_recipients() {
+    let _serial = setup().await;
+    let emu = EmulatorConfig {
+        api_key: API_KEY.to_owned(),
+        library: Library::seeded(2500, 9),
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(emu.clone()).await.unwrap();
+    create_secret("wix/backup", &api_key_secret(&emu, API_KEY)).await;
+    verify_sender(SENDER).await;
+    let app = app(
+        &emulator,
+        &[
+            ("WIX_CREDENTIALS_SECRET", "wix/backup"),
+            ("EMAIL_FROM", SENDER),
+            ("BACKUP_EMAIL_TO", "owner@example.com, it@example.com"),
+        ],
+    )
+    .await
+    .unwrap();
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let body = wix_media_archiver::local::invoke(&app, &event, Some(Duration::from_secs(120)))
+        .await
+        .unwrap();
+    assert_eq!(body["emailedTo"], json!(["owner@example.com", "it@example.com"]));
+    let messages = sent_messages().await;
+    assert_eq!(messages.len(), 1, "one report");
+    let m = &messages[0];
+    assert_eq!(
+        m["destinations"]["ToAddresses"],
+        json!(["owner@example.com", "it@example.com"])
+    );
+    assert!(m["subject"].as_str().unwrap().starts_with("Wix media backup"));
+    let html = unescape(m["body"].as_str().unwrap());
+    let mut links = 0;
+    for key in ["archives", "privateFiles"] {
+        for item in body[key].as_array().unwrap() {
+            assert!(
+                html.contains(item["downloadUrl"].as_str().unwrap()),
+                "every link is in the report"
+            );
+            links += 1;
+        }
+    }
+    assert!(links > 3);
+    for item in body["archives"].as_array().unwrap() {
+        for folder in item["folders"].as_array().unwrap() {
+            assert!(html.contains(folder.as_str().unwrap()), "archive folders are shown");
+        }
+    }
+    assert!(html.contains("By media type") && html.contains("Total size"));
+    for s in body["skipped"].as_array().unwrap() {
+        assert!(html.contains(s["fileId"].as_str().unwrap()));
+    }
+
+    // emailTo replaces BACKUP_EMAIL_TO; an empty list mails nothing.
+    reqwest::Client::new()
+        .post(format!("{}/moto-api/reset", moto_url()))
+        .send()
+        .await
+        .unwrap();
+    verify_sender(SENDER).await;
+    let body = wix_media_archiver::local::invoke(
+        &app,
+        &json!({"backup": {"emailTo": []}}),
+        Some(Duration::from_secs(120)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(body["emailedTo"], json!([]));
+    assert!(sent_messages().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_backup_with_unreadable_credentials_fails_the_invocation() {
+    let _serial = setup().await;
+    let emulator = Emulator::start(emulator_config(API_KEY)).await.unwrap();
+    let app = app(&emulator, &[("WIX_CREDENTIALS_SECRET", "wix/absent")])
+        .await
+        .unwrap();
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let err = wix_media_archiver::local::invoke(&app, &event, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "CredentialsUnavailable");
+    assert!(err.to_string().contains("wix/absent"), "{err}");
+    assert!(emulator.api_calls().is_empty());
+    assert!(sent_messages().await.is_empty());
+}

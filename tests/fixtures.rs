@@ -58,10 +58,8 @@ async fn every_http_fixture_answers_as_the_contract_says() {
     let mut checked = 0;
     for (name, mut event) in all {
         let Some((status, code)) = expected(&name) else {
-            assert!(
-                name.starts_with("eventbridge-") || name.starts_with("scheduler-"),
-                "fixture {name} has no expectation"
-            );
+            check_schedule(&h, &name, &event).await;
+            checked += 1;
             continue;
         };
         let placeholder = local::sign_event(&mut event, CALLER_KEY, local::unix_now());
@@ -99,5 +97,30 @@ async fn every_http_fixture_answers_as_the_contract_says() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 11);
+    assert_eq!(checked, 13);
+}
+
+async fn check_schedule(h: &Harness, name: &str, event: &Value) {
+    let body = local::invoke(&h.app, event, Some(std::time::Duration::from_secs(120)))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(body["incomplete"], false, "{name}");
+    assert!(body["listedFiles"].as_u64().unwrap() > 50, "{name}");
+    assert!(!body["archives"].as_array().unwrap().is_empty(), "{name}");
+    match name {
+        "eventbridge-scheduled.json" => {
+            assert!(
+                !body["privateFiles"].as_array().unwrap().is_empty(),
+                "{name}: private files get links by default"
+            )
+        }
+        "scheduler-backup-input.json" => {
+            assert!(
+                body["privateFiles"].as_array().unwrap().is_empty(),
+                "{name}: includePrivate false"
+            );
+            assert_eq!(body["mediaTypes"], serde_json::json!(["IMAGE", "VIDEO"]));
+        }
+        other => panic!("fixture {other} has no expectation"),
+    }
 }

@@ -27,6 +27,8 @@ pub enum EventError {
     #[error("invalid backup options: {0}")]
     InvalidBackupOptions(String),
     #[error("{0}")]
+    CredentialsUnavailable(String),
+    #[error("{0}")]
     BackupFailed(String),
 }
 
@@ -37,6 +39,7 @@ impl EventError {
             EventError::UnrecognizedEvent => "UnrecognizedEvent",
             EventError::MalformedHttpEvent { .. } => "MalformedHttpEvent",
             EventError::InvalidBackupOptions(_) => "InvalidBackupOptions",
+            EventError::CredentialsUnavailable(_) => "CredentialsUnavailable",
             EventError::BackupFailed(_) => "BackupFailed",
         }
     }
@@ -174,19 +177,27 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
         }
         EventKind::Schedule(options) => {
             let result = crate::backup::run_event(app, options.as_deref(), &request_id, &ctx).await;
-            let ok = result.is_ok();
+            let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();
             tracing::info!(
                 summary = true,
                 kind = "backup",
                 request_id,
-                ok,
+                ok = result.is_ok(),
+                error_type = result.as_ref().err().map(EventError::error_type),
+                listed_files = counts.listed,
+                skipped_files = counts.skipped,
+                archives = counts.archives,
+                private_files = counts.private_files,
+                failed_files = counts.failed_files,
+                emailed = counts.emailed,
+                incomplete = counts.incomplete,
                 wix_calls = ctx.calls(),
                 wix_retries = ctx.retries(),
                 wix_rate_limited = ctx.rate_limited(),
                 duration_ms = started.elapsed().as_millis() as u64,
                 "invocation done"
             );
-            result
+            result.map(|(value, _)| value)
         }
     }
 }

@@ -128,6 +128,67 @@ fn size_from_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64
     })
 }
 
+/// One page of a listing and the cursor of the next one (none on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A file as a library listing gives it, with only what a backup keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedFile {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub parent_folder_id: Option<String>,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub operation_status: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "size_from_string")]
+    pub size_in_bytes: Option<u64>,
+}
+
+/// A folder: its name and where it sits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderDescriptor {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub parent_folder_id: Option<String>,
+}
+
+/// `nextCursor`: `{"cursors": {"next": "…"}, "hasNext"?: bool}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NextCursor {
+    cursors: Option<Cursors>,
+    has_next: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    next: Option<String>,
+}
+
+impl NextCursor {
+    fn next(self) -> Option<String> {
+        if self.has_next == Some(false) {
+            return None;
+        }
+        self.cursors.and_then(|c| c.next).filter(|n| !n.is_empty())
+    }
+}
+
 /// The Wix client; built once per container and shared by every invocation.
 pub struct WixClient {
     http: reqwest::Client,
@@ -277,6 +338,88 @@ impl WixClient {
             .await?;
         resp.files
             .ok_or_else(|| WixError::new(WixErrorKind::InvalidResponse, "Wix answered get-files without `files`"))
+    }
+
+    /// Search Files: one page of the library under `root_folder`, `limit` ≤ 100.
+    pub async fn search_files(
+        &self,
+        ctx: &CallContext,
+        root_folder: &str,
+        media_types: &[String],
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListedFile>, WixError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Req<'a> {
+            root_folder: &'a str,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            media_types: &'a [String],
+            paging: Paging<'a>,
+        }
+        #[derive(Serialize)]
+        struct Paging<'a> {
+            limit: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cursor: Option<&'a str>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Resp {
+            files: Option<Vec<ListedFile>>,
+            next_cursor: Option<NextCursor>,
+        }
+        let req = Req {
+            root_folder,
+            media_types,
+            paging: Paging { limit, cursor },
+        };
+        let resp: Resp = self
+            .call(ctx, Method::POST, "/site-media/v1/files/search", Some(&req))
+            .await?;
+        let items = resp
+            .files
+            .ok_or_else(|| WixError::new(WixErrorKind::InvalidResponse, "Wix answered a search without `files`"))?;
+        Ok(Page {
+            items,
+            next: resp.next_cursor.and_then(NextCursor::next),
+        })
+    }
+
+    /// List Folders: one page of the folders directly under `parent`.
+    pub async fn list_folders(
+        &self,
+        ctx: &CallContext,
+        parent: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<FolderDescriptor>, WixError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Resp {
+            folders: Option<Vec<FolderDescriptor>>,
+            next_cursor: Option<NextCursor>,
+        }
+        let mut url = self.endpoint("/site-media/v1/folders");
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("parentFolderId", parent);
+            query.append_pair("paging.limit", &limit.to_string());
+            if let Some(cursor) = cursor {
+                query.append_pair("paging.cursor", cursor);
+            }
+        }
+        let resp: Resp = self.call_url(ctx, Method::GET, url, None).await?;
+        let items = resp.folders.ok_or_else(|| {
+            WixError::new(
+                WixErrorKind::InvalidResponse,
+                "Wix answered a folder list without `folders`",
+            )
+        })?;
+        Ok(Page {
+            items,
+            next: resp.next_cursor.and_then(NextCursor::next),
+        })
     }
 
     /// A JSON call with retries; `T` is the 2xx answer's shape.

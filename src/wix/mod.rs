@@ -4,6 +4,8 @@ mod client;
 mod error;
 mod limiter;
 
-pub use client::{CallContext, CallStats, ClientSettings, FileDescriptor, WixClient};
+pub use client::{
+    CallContext, CallStats, ClientSettings, FileDescriptor, FolderDescriptor, ListedFile, Page, WixClient,
+};
 pub use error::{WixError, WixErrorKind};
 pub use limiter::Limiter;

@@ -1,0 +1,755 @@
+#!/usr/bin/env python3
+"""Project rules for template.yaml that cfn-lint and `sam validate` do not enforce.
+
+    python3 scripts/check_template_policy.py [template.yaml]
+    python3 scripts/check_template_policy.py --self-test [template.yaml]
+
+Fails (exit 1, one line per problem) when:
+
+* IAM - a policy statement of a function (the inline `Policies` of an
+  AWS::Serverless::Function, through any `!If` branch) or of an AWS::IAM::Role /
+  AWS::IAM::Policy / AWS::IAM::ManagedPolicy / AWS::IAM::RolePolicy has an Action that is
+  `*` or ends with `:*`, or a Resource that is a bare `*` (also as the whole text of a
+  `!Sub`, a `!Join` of literals, or the default / allowed value of a referenced parameter);
+  an Allow statement uses NotAction or NotResource; a function lists a managed policy
+  (its content cannot be checked here). SAM policy templates are checked after the SAM
+  transform (the roles SAM generates are checked by the same rules), so the transform
+  must be available (aws-sam-translator, installed with cfn-lint or aws-sam-cli).
+* Schedules - a Schedule / ScheduleV2 event, an AWS::Scheduler::Schedule or a scheduled
+  AWS::Events::Rule target has no dead-letter queue.
+* Logs - an AWS::Logs::LogGroup has no RetentionInDays, or a function's
+  LoggingConfig.LogGroup (Globals merged) does not name such a group (a function without
+  LoggingConfig.LogGroup needs a group named /aws/lambda/<its name>).
+* Backup - a scheduled function (the backup) lacks `ReservedConcurrentExecutions: 1` or
+  `Timeout: 900`, or there is no scheduled function at all.
+
+--self-test runs the checks against small templates built in memory (one fault each) and
+against the real template, and prints `N passed, M failed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import sys
+from typing import Any, Iterator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_TEMPLATE = os.path.join(ROOT, "template.yaml")
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+LAMBDA_FUNCTION = "AWS::Lambda::Function"
+LOG_GROUP = "AWS::Logs::LogGroup"
+SCHEDULE_EVENT_TYPES = ("Schedule", "ScheduleV2")
+# Managed policies a role may carry although their statements cannot be read here.
+ALLOWED_MANAGED_POLICIES = ("service-role/AWSLambdaBasicExecutionRole",)
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_template(path: str) -> dict:
+    """The template as plain dicts/lists/strings, intrinsic tags as their long form."""
+    try:
+        import cfnlint.decode  # type: ignore
+    except ImportError:
+        return _load_with_yaml(path)
+    template, matches = cfnlint.decode.decode(path)
+    if matches or template is None:
+        raise SystemExit(f"{path}: cannot be parsed: " + "; ".join(str(m) for m in matches))
+    return json.loads(json.dumps(template))
+
+
+def _load_with_yaml(path: str) -> dict:
+    import yaml  # type: ignore
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if suffix == "Ref":
+            return {"Ref": value}
+        if suffix == "GetAtt" and isinstance(value, str):
+            return {"Fn::GetAtt": value.split(".", 1)}
+        if suffix == "Condition":
+            return {"Condition": value}
+        return {f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", construct)
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _is_no_value(value: Any) -> bool:
+    return value == NO_VALUE
+
+
+def literal_texts(value: Any, template: dict) -> list[str]:
+    """Every concrete text `value` may become: both `!If` branches, a parameter's default
+    and allowed values, `!Sub` with parameter defaults filled in, a `!Join` of literals.
+    References to resources and attributes give nothing (they are ARNs, never `*`)."""
+    params = template.get("Parameters") or {}
+    if value is None or _is_no_value(value):
+        return []
+    if isinstance(value, bool):
+        return [str(value).lower()]
+    if isinstance(value, (str, int, float)):
+        return [str(value)]
+    if isinstance(value, list):
+        return [t for item in value for t in literal_texts(item, template)]
+    if not isinstance(value, dict) or len(value) != 1:
+        return []
+    (key, arg), = value.items()
+    if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+        return literal_texts(arg[1], template) + literal_texts(arg[2], template)
+    if key == "Ref" and isinstance(arg, str) and arg in params:
+        p = params[arg] or {}
+        out = [str(p["Default"])] if "Default" in p else []
+        out += [str(v) for v in p.get("AllowedValues") or []]
+        return out
+    if key == "Fn::Sub":
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1] if len(arg) > 1 else {})
+        if not isinstance(text, str):
+            return []
+
+        def fill(m: re.Match) -> str:
+            name = m.group(1)
+            if isinstance(variables, dict) and name in variables:
+                options = literal_texts(variables[name], template)
+            elif name in params and "Default" in (params[name] or {}):
+                options = [str(params[name]["Default"])]
+            else:
+                options = []
+            return options[0] if len(options) == 1 else m.group(0)
+
+        return [re.sub(r"\$\{([^}!][^}]*)\}", fill, text)]
+    if key == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
+        parts = [literal_texts(p, template) for p in arg[1]]
+        if all(len(p) == 1 for p in parts):
+            return [str(arg[0]).join(p[0] for p in parts)]
+        return []
+    return []
+
+
+def branches(value: Any, where: str) -> Iterator[tuple[Any, str]]:
+    """`value`, or each branch of an `!If` (nested), without AWS::NoValue."""
+    if _is_no_value(value) or value is None:
+        return
+    if isinstance(value, dict) and set(value) == {"Fn::If"} and isinstance(value["Fn::If"], list):
+        args = value["Fn::If"]
+        if len(args) == 3:
+            yield from branches(args[1], f"{where}/Fn::If[true]")
+            yield from branches(args[2], f"{where}/Fn::If[false]")
+            return
+    yield value, where
+
+
+def as_list(value: Any, where: str) -> Iterator[tuple[Any, str]]:
+    """Items of a list-or-single value, through `!If` branches at both levels."""
+    for v, w in branches(value, where):
+        if isinstance(v, list):
+            for i, item in enumerate(v):
+                yield from branches(item, f"{w}[{i}]")
+        else:
+            yield v, w
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def merged_function_properties(template: dict, resource: dict) -> dict:
+    """A SAM function's properties with Globals.Function merged in (maps merge, the
+    function's own value wins)."""
+    props = copy.deepcopy(resource.get("Properties") or {})
+    if resource.get("Type") != SERVERLESS_FUNCTION:
+        return props
+    globals_ = ((template.get("Globals") or {}).get("Function")) or {}
+
+    def merge(base: Any, own: Any) -> Any:
+        if isinstance(base, dict) and isinstance(own, dict):
+            out = dict(base)
+            for k, v in own.items():
+                out[k] = merge(base.get(k), v) if k in base else v
+            return out
+        return own
+
+    for key, value in globals_.items():
+        props[key] = merge(value, props[key]) if key in props else copy.deepcopy(value)
+    return props
+
+
+def check_statement(stmt: Any, where: str, template: dict, problems: list[str]) -> None:
+    if not isinstance(stmt, dict):
+        return
+    effect = stmt.get("Effect", "Allow")
+    if effect == "Allow":
+        for key in ("NotAction", "NotResource"):
+            if key in stmt:
+                problems.append(f"IAM: {where}: an Allow statement with {key} grants everything else")
+    for action, w in as_list(stmt.get("Action"), f"{where}/Action"):
+        for text in literal_texts(action, template):
+            t = text.strip()
+            if t == "*" or t.endswith(":*"):
+                problems.append(f"IAM: {w}: action {t!r} is a wildcard")
+    for resource, w in as_list(stmt.get("Resource"), f"{where}/Resource"):
+        for text in literal_texts(resource, template):
+            if text.strip() == "*":
+                problems.append(f"IAM: {w}: resource '*' (name the exact ARN)")
+
+
+def check_policy_document(doc: Any, where: str, template: dict, problems: list[str]) -> None:
+    for d, w in branches(doc, where):
+        if not isinstance(d, dict):
+            continue
+        for stmt, sw in as_list(d.get("Statement"), f"{w}/Statement"):
+            check_statement(stmt, sw, template, problems)
+
+
+def check_managed_arns(arns: Any, where: str, problems: list[str]) -> None:
+    for arn, w in as_list(arns, where):
+        text = arn if isinstance(arn, str) else json.dumps(arn)
+        if not any(text.endswith(allowed) for allowed in ALLOWED_MANAGED_POLICIES):
+            problems.append(f"IAM: {w}: managed policy {text} cannot be checked; use inline statements")
+
+
+def check_iam(template: dict, problems: list[str], only: set[str] | None = None, label: str = "") -> None:
+    for name, res in (template.get("Resources") or {}).items():
+        if only is not None and name not in only:
+            continue
+        rtype = (res or {}).get("Type")
+        props = (res or {}).get("Properties") or {}
+        base = f"{label}Resources/{name}"
+        if rtype in (SERVERLESS_FUNCTION, "AWS::Serverless::StateMachine"):
+            for policy, w in as_list(props.get("Policies"), f"{base}/Policies"):
+                if isinstance(policy, str):
+                    check_managed_arns(policy, w, problems)
+                elif isinstance(policy, dict) and "Statement" in policy:
+                    check_policy_document(policy, w, template, problems)
+                elif isinstance(policy, dict) and len(policy) == 1 and not sam_available():
+                    problems.append(
+                        f"IAM: {w}: SAM policy template {next(iter(policy))} needs the SAM "
+                        "transform to be checked (install aws-sam-translator)"
+                    )
+        elif rtype == "AWS::IAM::Role":
+            for policy, w in as_list(props.get("Policies"), f"{base}/Policies"):
+                if isinstance(policy, dict):
+                    check_policy_document(policy.get("PolicyDocument"), f"{w}/PolicyDocument", template, problems)
+            check_managed_arns(props.get("ManagedPolicyArns"), f"{base}/ManagedPolicyArns", problems)
+        elif rtype in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+            check_policy_document(props.get("PolicyDocument"), f"{base}/PolicyDocument", template, problems)
+
+
+def _has_dlq(config: Any) -> bool:
+    return isinstance(config, dict) and bool(config.get("Arn") or config.get("Type"))
+
+
+def scheduled_functions(template: dict) -> list[str]:
+    out = []
+    for name, res in (template.get("Resources") or {}).items():
+        if (res or {}).get("Type") != SERVERLESS_FUNCTION:
+            continue
+        events = ((res.get("Properties") or {}).get("Events")) or {}
+        if any((e or {}).get("Type") in SCHEDULE_EVENT_TYPES for e in events.values()):
+            out.append(name)
+    return out
+
+
+def check_schedules(template: dict, problems: list[str]) -> None:
+    for name, res in (template.get("Resources") or {}).items():
+        rtype = (res or {}).get("Type")
+        props = (res or {}).get("Properties") or {}
+        if rtype in (SERVERLESS_FUNCTION, "AWS::Serverless::StateMachine"):
+            for ev_name, ev in (props.get("Events") or {}).items():
+                if (ev or {}).get("Type") in SCHEDULE_EVENT_TYPES:
+                    if not _has_dlq(((ev.get("Properties")) or {}).get("DeadLetterConfig")):
+                        problems.append(
+                            f"Schedule: Resources/{name}/Events/{ev_name} ({ev['Type']}) has no DeadLetterConfig"
+                        )
+        elif rtype == "AWS::Scheduler::Schedule":
+            target = props.get("Target") or {}
+            if not _has_dlq(target.get("DeadLetterConfig")):
+                problems.append(f"Schedule: Resources/{name} (AWS::Scheduler::Schedule) has no Target.DeadLetterConfig")
+        elif rtype == "AWS::Events::Rule" and props.get("ScheduleExpression"):
+            for target, w in as_list(props.get("Targets"), f"Resources/{name}/Targets"):
+                if not _has_dlq((target or {}).get("DeadLetterConfig")):
+                    problems.append(f"Schedule: {w} (scheduled AWS::Events::Rule) has no DeadLetterConfig")
+
+
+def check_logs(template: dict, problems: list[str]) -> None:
+    resources = template.get("Resources") or {}
+    groups = {n: r for n, r in resources.items() if (r or {}).get("Type") == LOG_GROUP}
+    with_retention = set()
+    for name, res in groups.items():
+        retention = (res.get("Properties") or {}).get("RetentionInDays")
+        if retention is None or _is_no_value(retention):
+            problems.append(f"Logs: Resources/{name} has no RetentionInDays (logs kept forever)")
+        else:
+            with_retention.add(name)
+    names = {
+        json.dumps((groups[n].get("Properties") or {}).get("LogGroupName"), sort_keys=True): n for n in with_retention
+    }
+    for name, res in resources.items():
+        if (res or {}).get("Type") not in (SERVERLESS_FUNCTION, LAMBDA_FUNCTION):
+            continue
+        props = merged_function_properties(template, res)
+        target = (props.get("LoggingConfig") or {}).get("LogGroup")
+        where = f"Logs: Resources/{name}"
+        if target is None or _is_no_value(target):
+            default_name = json.dumps({"Fn::Sub": f"/aws/lambda/${{{name}}}"}, sort_keys=True)
+            if default_name not in names:
+                problems.append(
+                    f"{where} has no LoggingConfig.LogGroup and no log group /aws/lambda/${{{name}}} with RetentionInDays"
+                )
+        elif isinstance(target, dict) and set(target) == {"Ref"}:
+            ref = target["Ref"]
+            if ref not in groups:
+                problems.append(f"{where}: LoggingConfig.LogGroup refers to {ref}, which is not an {LOG_GROUP}")
+            elif ref not in with_retention:
+                problems.append(f"{where}: LoggingConfig.LogGroup {ref} has no RetentionInDays")
+        elif json.dumps(target, sort_keys=True) not in names:
+            problems.append(
+                f"{where}: LoggingConfig.LogGroup {json.dumps(target)} is not the name of a log group "
+                "in this template with RetentionInDays"
+            )
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else json.dumps(value)
+
+
+def check_backup(template: dict, problems: list[str]) -> None:
+    backups = scheduled_functions(template)
+    if not backups:
+        problems.append("Backup: no function has a Schedule/ScheduleV2 event (the scheduled backup is missing)")
+    for name in backups:
+        props = merged_function_properties(template, template["Resources"][name])
+        rce = props.get("ReservedConcurrentExecutions")
+        if str(rce) != "1":
+            problems.append(
+                f"Backup: Resources/{name} needs ReservedConcurrentExecutions: 1 (has {_shown(rce)}): "
+                "two backups at once would share one Wix rate limit"
+            )
+        timeout = props.get("Timeout")
+        if str(timeout) != "900":
+            problems.append(f"Backup: Resources/{name} needs Timeout: 900 (has {_shown(timeout)})")
+
+
+# --------------------------------------------------------------------------- SAM transform
+
+_SAM: bool | None = None
+
+
+def sam_available() -> bool:
+    global _SAM
+    if _SAM is None:
+        try:
+            import samtranslator.translator.transform  # type: ignore  # noqa: F401
+
+            _SAM = True
+        except ImportError:
+            _SAM = False
+    return _SAM
+
+
+def check_transformed(template: dict, problems: list[str]) -> str:
+    """Expands the SAM template offline and checks the IAM roles SAM generates."""
+    if not sam_available():
+        return "skipped (aws-sam-translator is not installed)"
+    if "AWS::Serverless-2016-10-31" not in json.dumps(template.get("Transform")):
+        return "not a SAM template"
+    import logging
+
+    from samtranslator.translator.transform import transform  # type: ignore
+
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics warnings
+
+    class NoManagedPolicies:
+        def load(self) -> dict:
+            return {}
+
+    doc = copy.deepcopy(template)
+    # The transform wants S3 code locations; `sam validate` does the same substitution.
+    doc.setdefault("Globals", {}).setdefault("Function", {})
+    for res in (doc.get("Resources") or {}).values():
+        if (res or {}).get("Type") == SERVERLESS_FUNCTION:
+            (res.setdefault("Properties", {}))["CodeUri"] = "s3://bucket/key"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        expanded = transform(doc, {}, NoManagedPolicies())
+    except Exception as e:  # noqa: BLE001 - any failure of the transform is a finding
+        problems.append(f"SAM: the transform failed: {e}")
+        return "failed"
+    own = set((template.get("Resources") or {}).keys())
+    generated = {n for n in (expanded.get("Resources") or {}) if n not in own}
+    check_iam(expanded, problems, only=generated, label="(SAM-generated) ")
+    roles = sorted(n for n in generated if expanded["Resources"][n].get("Type") == "AWS::IAM::Role")
+    return f"{len(roles)} generated roles: {', '.join(roles)}"
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run_checks(template: dict, verbose: bool = False) -> list[str]:
+    problems: list[str] = []
+    steps = [
+        ("IAM statements (no '*' actions or resources)", check_iam),
+        ("schedules have a dead-letter queue", check_schedules),
+        ("log groups have a retention and every function uses one", check_logs),
+        ("the backup function: ReservedConcurrentExecutions 1, Timeout 900", check_backup),
+    ]
+    for title, step in steps:
+        before = len(problems)
+        step(template, problems)
+        if verbose:
+            print(f"  {'ok  ' if len(problems) == before else 'FAIL'} {title}")
+    before = len(problems)
+    note = check_transformed(template, problems)
+    if verbose:
+        print(f"  {'ok  ' if len(problems) == before else 'FAIL'} IAM of the SAM-expanded template ({note})")
+    return problems
+
+
+def check_file(path: str) -> int:
+    print(f"check_template_policy: {os.path.relpath(path)}")
+    template = load_template(path)
+    fns = [n for n, r in (template.get("Resources") or {}).items() if (r or {}).get("Type") == SERVERLESS_FUNCTION]
+    print(f"  functions: {', '.join(fns) or 'none'}; scheduled: {', '.join(scheduled_functions(template)) or 'none'}")
+    problems = run_checks(template, verbose=True)
+    for p in problems:
+        print(f"ERROR {p}", file=sys.stderr)
+    print(f"check_template_policy: {'FAILED, ' + str(len(problems)) + ' probles' if problems else 'passed'}")
+    return 1 if problems else 0
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+def _base() -> dict:
+    """A small template that passes every check."""
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {
+            "SecretArn": {"Type": "String", "Default": ""},
+            "ParamName": {"Type": "String", "Default": "/wix/x"},
+        },
+        "Conditions": {"HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SecretArn"}, ""]}]}},
+        "Globals": {
+            "Function": {
+                "Runtime": "provided.al2023",
+                "Handler": "bootstrap",
+                "CodeUri": ".",
+                "LoggingConfig": {"LogFormat": "JSON"},
+            }
+        },
+        "Resources": {
+            "Http": {
+                "Type": SERVERLESS_FUNCTION,
+                "Properties": {
+                    "Timeout": 120,
+                    "LoggingConfig": {"LogGroup": {"Ref": "HttpLogs"}},
+                    "Policies": [
+                        {
+                            "Fn::If": [
+                                "HasSecret",
+                                {
+                                    "Statement": [
+                                        {
+                                            "Effect": "Allow",
+                                            "Action": "secretsmanager:GetSecretValue",
+                                            "Resource": {"Ref": "SecretArn"},
+                                        }
+                                    ]
+                                },
+                                NO_VALUE,
+                            ]
+                        },
+                        {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": ["ssm:GetParameter"],
+                                    "Resource": {
+                                        "Fn::Join": [
+                                            "/",
+                                            {
+                                                "Fn::Split": [
+                                                    "//",
+                                                    {
+                                                        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
+                                                        "${AWS::AccountId}:parameter/${ParamName}"
+                                                    },
+                                                ]
+                                            },
+                                        ]
+                                    },
+                                }
+                            ]
+                        },
+                    ],
+                },
+            },
+            "HttpLogs": {"Type": LOG_GROUP, "Properties": {"RetentionInDays": 30}},
+            "Backup": {
+                "Type": SERVERLESS_FUNCTION,
+                "Properties": {
+                    "Timeout": 900,
+                    "ReservedConcurrentExecutions": 1,
+                    "LoggingConfig": {"LogGroup": {"Ref": "BackupLogs"}},
+                    "Events": {
+                        "Weekly": {
+                            "Type": "ScheduleV2",
+                            "Properties": {
+                                "ScheduleExpression": "rate(7 days)",
+                                "Input": '{"backup": {}}',
+                                "DeadLetterConfig": {"Type": "SQS"},
+                            },
+                        }
+                    },
+                },
+            },
+            "BackupLogs": {
+                "Type": LOG_GROUP,
+                "Properties": {"LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}-b"}, "RetentionInDays": 7},
+            },
+        },
+    }
+
+
+def _stmt(t: dict, fn: str = "Http", index: int = 1) -> dict:
+    return t["Resources"][fn]["Properties"]["Policies"][index]["Statement"][0]
+
+
+def _add_policy(t: dict, policy: Any, fn: str = "Http") -> None:
+    t["Resources"][fn]["Properties"]["Policies"].append(policy)
+
+
+def _self_test_cases() -> list[tuple[str, Any, str | None]]:
+    """(name, mutation of the base template, expected text of a problem or None = passes)."""
+
+    def star_action(t):
+        _stmt(t)["Action"] = "*"
+
+    def service_star_in_if(t):
+        _add_policy(
+            t,
+            {
+                "Fn::If": [
+                    "HasSecret",
+                    NO_VALUE,
+                    {"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:*"], "Resource": "arn:aws:s3:::b"}]},
+                ]
+            },
+        )
+
+    def star_resource(t):
+        _stmt(t)["Resource"] = "*"
+
+    def star_resource_sub_in_if(t):
+        _stmt(t)["Resource"] = {"Fn::If": ["HasSecret", {"Ref": "SecretArn"}, {"Fn::Sub": "*"}]}
+
+    def star_resource_in_list(t):
+        _stmt(t)["Resource"] = ["arn:aws:ssm:us-east-1:123456789012:parameter/x", "*"]
+
+    def star_resource_from_parameter(t):
+        t["Parameters"]["Anything"] = {"Type": "String", "Default": "*"}
+        _stmt(t)["Resource"] = {"Ref": "Anything"}
+
+    def star_action_from_parameter(t):
+        t["Parameters"]["Act"] = {"Type": "String", "Default": "ssm:*"}
+        _stmt(t)["Action"] = {"Ref": "Act"}
+
+    def statement_list_in_if(t):
+        _add_policy(t, {"Statement": {"Fn::If": ["HasSecret", [{"Effect": "Allow", "Action": "*", "Resource": "x"}], NO_VALUE]}})
+
+    def iam_role_star(t):
+        t["Resources"]["ExtraRole"] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {},
+                "Policies": [
+                    {"PolicyName": "p", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "arn:aws:sqs:us-east-1:1:q"}]}}
+                ],
+            },
+        }
+
+    def iam_policy_star_resource(t):
+        t["Resources"]["ExtraPolicy"] = {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": "p",
+                "Roles": ["r"],
+                "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]},
+            },
+        }
+
+    def not_action(t):
+        s = _stmt(t)
+        s["NotAction"] = s.pop("Action")
+
+    def managed_policy(t):
+        _add_policy(t, "AmazonS3FullAccess")
+
+    def broad_policy_template(t):
+        _add_policy(t, {"CloudWatchPutMetricPolicy": {}})
+
+    def schedule_without_dlq(t):
+        del t["Resources"]["Backup"]["Properties"]["Events"]["Weekly"]["Properties"]["DeadLetterConfig"]
+
+    def schedule_v1_without_dlq(t):
+        t["Resources"]["Backup"]["Properties"]["Events"]["Old"] = {
+            "Type": "Schedule",
+            "Properties": {"Schedule": "rate(1 day)"},
+        }
+
+    def scheduler_resource_without_dlq(t):
+        t["Resources"]["RawSchedule"] = {
+            "Type": "AWS::Scheduler::Schedule",
+            "Properties": {
+                "ScheduleExpression": "rate(1 day)",
+                "FlexibleTimeWindow": {"Mode": "OFF"},
+                "Target": {"Arn": {"Fn::GetAtt": ["Backup", "Arn"]}, "RoleArn": "arn:aws:iam::1:role/r"},
+            },
+        }
+
+    def log_group_without_retention(t):
+        del t["Resources"]["HttpLogs"]["Properties"]["RetentionInDays"]
+
+    def function_without_log_group(t):
+        del t["Resources"]["Http"]["Properties"]["LoggingConfig"]
+
+    def log_group_ref_to_non_log_group(t):
+        t["Resources"]["Queue"] = {"Type": "AWS::SQS::Queue"}
+        t["Resources"]["Http"]["Properties"]["LoggingConfig"]["LogGroup"] = {"Ref": "Queue"}
+
+    def log_group_unknown_name(t):
+        t["Resources"]["Http"]["Properties"]["LoggingConfig"]["LogGroup"] = "/aws/lambda/elsewhere"
+
+    def backup_without_concurrency(t):
+        del t["Resources"]["Backup"]["Properties"]["ReservedConcurrentExecutions"]
+
+    def backup_concurrency_two(t):
+        t["Resources"]["Backup"]["Properties"]["ReservedConcurrentExecutions"] = 2
+
+    def backup_short_timeout(t):
+        t["Resources"]["Backup"]["Properties"]["Timeout"] = 300
+
+    def no_backup(t):
+        del t["Resources"]["Backup"]["Properties"]["Events"]
+
+    # Shapes that must NOT be reported.
+    def scoped_wildcards_pass(t):
+        _stmt(t)["Action"] = ["ssm:GetParameter*"]
+        _stmt(t)["Resource"] = ["arn:aws:s3:::bucket/*", {"Fn::Sub": "arn:${AWS::Partition}:logs:*:*:log-group:x:*"}]
+
+    def default_log_group_name_passes(t):
+        del t["Resources"]["Http"]["Properties"]["LoggingConfig"]["LogGroup"]
+        t["Resources"]["HttpLogs"]["Properties"]["LogGroupName"] = {"Fn::Sub": "/aws/lambda/${Http}"}
+
+    def log_group_by_name_passes(t):
+        t["Resources"]["Backup"]["Properties"]["LoggingConfig"]["LogGroup"] = {"Fn::Sub": "/aws/lambda/${AWS::StackName}-b"}
+
+    def globals_give_backup_settings(t):
+        props = t["Resources"]["Backup"]["Properties"]
+        del props["Timeout"]
+        t["Globals"]["Function"]["Timeout"] = 900
+        t["Resources"]["Http"]["Properties"]["Timeout"] = 120
+
+    return [
+        ("a '*' action", star_action, "action '*'"),
+        ("a 's3:*' action inside an !If branch", service_star_in_if, "action 's3:*'"),
+        ("a '*' resource", star_resource, "resource '*'"),
+        ("a '*' resource as !Sub inside !If", star_resource_sub_in_if, "resource '*'"),
+        ("a '*' resource in a list", star_resource_in_list, "resource '*'"),
+        ("a '*' resource from a parameter default", star_resource_from_parameter, "resource '*'"),
+        ("a 'ssm:*' action from a parameter default", star_action_from_parameter, "action 'ssm:*'"),
+        ("a '*' action in a statement list under !If", statement_list_in_if, "action '*'"),
+        ("an AWS::IAM::Role with 'sqs:*'", iam_role_star, "ExtraRole"),
+        ("an AWS::IAM::Policy with a '*' resource", iam_policy_star_resource, "ExtraPolicy"),
+        ("an Allow statement with NotAction", not_action, "NotAction"),
+        ("a managed policy in Policies", managed_policy, "managed policy"),
+        ("a SAM policy template that grants '*'", broad_policy_template, "(SAM-generated)"),
+        ("a ScheduleV2 event without DeadLetterConfig", schedule_without_dlq, "has no DeadLetterConfig"),
+        ("a Schedule event without DeadLetterConfig", schedule_v1_without_dlq, "Events/Old"),
+        ("an AWS::Scheduler::Schedule without DLQ", scheduler_resource_without_dlq, "RawSchedule"),
+        ("a log group without retention", log_group_without_retention, "has no RetentionInDays"),
+        ("a function without a log group", function_without_log_group, "no LoggingConfig.LogGroup"),
+        ("LoggingConfig.LogGroup naming a queue", log_group_ref_to_non_log_group, "not an AWS::Logs::LogGroup"),
+        ("LoggingConfig.LogGroup naming an unknown group", log_group_unknown_name, "is not the name of a log group"),
+        ("a backup without reserved concurrency", backup_without_concurrency, "ReservedConcurrentExecutions: 1"),
+        ("a backup with reserved concurrency 2", backup_concurrency_two, "ReservedConcurrentExecutions: 1"),
+        ("a backup with Timeout 300", backup_short_timeout, "Timeout: 900"),
+        ("no scheduled backup function", no_backup, "no function has a Schedule"),
+        ("the small base template", None, None),
+        ("scoped wildcards (ssm:GetParameter*, bucket/*, log-group:x:*)", scoped_wildcards_pass, None),
+        ("a log group named /aws/lambda/${Fn}", default_log_group_name_passes, None),
+        ("LoggingConfig.LogGroup given by the group's name", log_group_by_name_passes, None),
+        ("backup settings from Globals", globals_give_backup_settings, None),
+    ]
+
+
+def self_test(real_template: str) -> int:
+    passed = failed = 0
+
+    def report(ok: bool, name: str, detail: str = "") -> None:
+        nonlocal passed, failed
+        if ok:
+            passed += 1
+            print(f"ok   {name}")
+        else:
+            failed += 1
+            print(f"FAIL {name}{': ' + detail if detail else ''}")
+
+    needs_sam = {"a SAM policy template that grants '*'"}
+    for name, mutate, expected in _self_test_cases():
+        if name in needs_sam and not sam_available():
+            print(f"skip {name} (aws-sam-translator is not installed)")
+            continue
+        t = _base()
+        if mutate:
+            mutate(t)
+        problems = run_checks(t)
+        if expected is None:
+            report(not problems, f"passes: {name}", "; ".join(problems))
+        else:
+            hit = [p for p in problems if expected in p]
+            report(bool(hit), f"caught: {name}", f"expected a problem with {expected!r}, got {problems}")
+            if hit:
+                print(f"       -> {hit[0]}")
+
+    real = load_template(real_template)
+    problems = run_checks(real)
+    report(not problems, f"passes: the real template ({os.path.relpath(real_template)})", "; ".join(problems))
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("template", nargs="?", default=DEFAULT_TEMPLATE)
+    parser.add_argument("--self-test", action="store_true", help="check the checker, then the real template")
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.template):
+        print(f"check_template_policy: {args.template} does not exist", file=sys.stderr)
+        return 2
+    if args.self_test:
+        return self_test(args.template)
+    return check_file(args.template)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
