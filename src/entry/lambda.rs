@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupRequest;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
-use lambda_http::request::LambdaRequest;
-use lambda_http::{http, Body};
+use lambda_http::http::{self, HeaderMap, Method};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -57,8 +57,101 @@ impl From<EventError> for Diagnostic {
 /// The kinds of event the function serves.
 #[derive(Debug)]
 pub enum EventKind {
-    Http(Box<LambdaRequest>),
+    Http(HttpEvent),
     Schedule(Option<Box<RawValue>>),
+}
+
+/// An HTTP request as one of the AWS services delivers it.
+#[derive(Debug)]
+pub enum HttpEvent {
+    RestV1(Box<ApiGatewayProxyRequest>),
+    HttpV2(Box<ApiGatewayV2httpRequest>),
+    Alb(Box<AlbTargetGroupRequest>),
+}
+
+/// The parts of an HTTP event the edge needs, with the body decoded.
+#[derive(Debug)]
+pub struct HttpParts {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpEvent {
+    /// Method, path, headers (single- and multi-value merged) and the raw body bytes.
+    pub fn into_parts(self) -> Result<HttpParts, EventError> {
+        let (method, path, mut headers, extra_headers, body, base64, origin) = match self {
+            HttpEvent::RestV1(e) => {
+                let e = *e;
+                (
+                    e.http_method,
+                    e.path,
+                    e.multi_value_headers,
+                    e.headers,
+                    e.body,
+                    e.is_base64_encoded,
+                    "a REST API",
+                )
+            }
+            HttpEvent::HttpV2(e) => {
+                let e = *e;
+                let path = e.raw_path.or(e.request_context.http.path);
+                (
+                    e.request_context.http.method,
+                    path,
+                    e.headers,
+                    HeaderMap::new(),
+                    e.body,
+                    e.is_base64_encoded,
+                    "an HTTP API or Function URL",
+                )
+            }
+            HttpEvent::Alb(e) => {
+                let e = *e;
+                (
+                    e.http_method,
+                    e.path,
+                    e.multi_value_headers,
+                    e.headers,
+                    e.body,
+                    e.is_base64_encoded,
+                    "an ALB",
+                )
+            }
+        };
+        for (name, value) in extra_headers.iter() {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        let body = match body {
+            None => Vec::new(),
+            Some(text) if base64 => base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .map_err(|_| EventError::MalformedHttpEvent {
+                    origin,
+                    reason: "the body is marked base64 but is not valid base64".to_owned(),
+                })?,
+            Some(text) => text.into_bytes(),
+        };
+        Ok(HttpParts {
+            method,
+            path: path.unwrap_or_default(),
+            headers,
+            body,
+        })
+    }
+
+    fn origin(&self) -> Origin {
+        match self {
+            HttpEvent::RestV1(_) => Origin::RestV1,
+            HttpEvent::HttpV2(_) => Origin::HttpV2,
+            HttpEvent::Alb(alb) => Origin::Alb {
+                multi_value: !alb.multi_value_headers.is_empty(),
+            },
+        }
+    }
 }
 
 /// Just enough of any event to tell what it is, without reading its body.
@@ -110,17 +203,17 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
     let context = probe.request_context.as_ref();
     if context.is_some_and(|c| c.elb.is_some()) {
         let alb: AlbTargetGroupRequest = serde_json::from_str(raw).map_err(|e| malformed("an ALB", e))?;
-        return Ok(EventKind::Http(Box::new(LambdaRequest::Alb(alb))));
+        return Ok(EventKind::Http(HttpEvent::Alb(Box::new(alb))));
     }
     let is_v2 = probe.version.as_ref().and_then(Value::as_str) == Some("2.0");
     if is_v2 || context.is_some_and(|c| c.http.is_some()) || probe.route_key.is_some() {
         let v2: ApiGatewayV2httpRequest =
             serde_json::from_str(raw).map_err(|e| malformed("an HTTP API or Function URL", e))?;
-        return Ok(EventKind::Http(Box::new(LambdaRequest::ApiGatewayV2(v2))));
+        return Ok(EventKind::Http(HttpEvent::HttpV2(Box::new(v2))));
     }
     if probe.http_method.is_some() && context.is_some() {
         let v1: ApiGatewayProxyRequest = serde_json::from_str(raw).map_err(|e| malformed("a REST API", e))?;
-        return Ok(EventKind::Http(Box::new(LambdaRequest::ApiGatewayV1(v1))));
+        return Ok(EventKind::Http(HttpEvent::RestV1(Box::new(v1))));
     }
     Err(EventError::UnrecognizedEvent)
 }
@@ -144,15 +237,20 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
     };
     drop(payload);
     match kind {
-        EventKind::Http(request) => {
-            let origin = Origin::of(&request);
-            let request: http::Request<Body> = (*request).into();
-            let (parts, body) = request.into_parts();
+        EventKind::Http(event) => {
+            let origin = event.origin();
+            let parts = match event.into_parts() {
+                Ok(parts) => parts,
+                Err(e) => {
+                    tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
+                    return Err(e);
+                }
+            };
             let req = HttpRequest {
                 method: &parts.method,
-                path: parts.uri.path(),
+                path: &parts.path,
                 headers: &parts.headers,
-                body: body.as_ref(),
+                body: &parts.body,
             };
             let (response, summary) = edge::handle(app, req, &request_id, &ctx).await;
             tracing::info!(
@@ -232,16 +330,6 @@ enum Origin {
 }
 
 impl Origin {
-    fn of(request: &LambdaRequest) -> Origin {
-        match request {
-            LambdaRequest::ApiGatewayV1(_) => Origin::RestV1,
-            LambdaRequest::Alb(alb) => Origin::Alb {
-                multi_value: !alb.multi_value_headers.is_empty(),
-            },
-            _ => Origin::HttpV2,
-        }
-    }
-
     fn response(&self, r: HttpResponse) -> Value {
         let headers: serde_json::Map<String, Value> =
             r.headers.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
