@@ -22,7 +22,18 @@ impl App {
         credentials: Arc<dyn CredentialsSource>,
         mailer: Option<Arc<dyn Mailer>>,
     ) -> Result<App, reqwest::Error> {
-        let wix = WixClient::new(ClientSettings::from_config(&config), credentials.clone())?;
+        let settings = ClientSettings::from_config(&config);
+        App::with_client_settings(config, credentials, mailer, settings)
+    }
+
+    /// Builds the app with client settings of the caller's choosing (tests shorten the backoff).
+    pub fn with_client_settings(
+        config: Config,
+        credentials: Arc<dyn CredentialsSource>,
+        mailer: Option<Arc<dyn Mailer>>,
+        settings: ClientSettings,
+    ) -> Result<App, reqwest::Error> {
+        let wix = WixClient::new(settings, credentials.clone())?;
         Ok(App {
             config,
             credentials,

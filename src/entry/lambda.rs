@@ -160,6 +160,8 @@ struct Probe {
     source: Option<Value>,
     #[serde(rename = "detail-type")]
     detail_type: Option<Value>,
+    /// Present even when `null`, so `{"backup": null}` is refused as a bad backup.
+    #[serde(default, deserialize_with = "present")]
     backup: Option<Box<RawValue>>,
     version: Option<Value>,
     #[serde(rename = "httpMethod")]
@@ -168,6 +170,10 @@ struct Probe {
     request_context: Option<ProbeContext>,
     #[serde(rename = "routeKey")]
     route_key: Option<serde::de::IgnoredAny>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
