@@ -43,6 +43,23 @@ impl App {
     }
 }
 
+impl App {
+    /// The current credentials, given up on at the invocation's working deadline.
+    pub async fn credentials_by(
+        &self,
+        ctx: &crate::wix::CallContext,
+    ) -> Result<Arc<crate::credentials::Credentials>, String> {
+        let read = self.credentials.current();
+        let result = match ctx.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, read)
+                .await
+                .map_err(|_| "reading them took until the invocation's deadline".to_owned())?,
+            None => read.await,
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
 /// Why the function cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -18,15 +18,18 @@ use crate::mail::{Email, MailError, Mailer};
 /// The shared SDK configuration, with timeouts short enough to stay inside an invocation.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
-                .build(),
-        )
+        .timeout_config(timeouts())
         .load()
         .await
+}
+
+/// Timeouts of every AWS call: 2 s to connect, 3 s an attempt, 8 s in all.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
 }
 
 /// Which service holds the credentials.

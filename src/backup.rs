@@ -157,8 +157,7 @@ pub async fn run_event(
 ) -> Result<(Value, BackupCounts), EventError> {
     let started = std::time::Instant::now();
     let options = BackupOptions::parse(options, &app.config).map_err(EventError::InvalidBackupOptions)?;
-    app.credentials
-        .current()
+    app.credentials_by(ctx)
         .await
         .map_err(|e| EventError::CredentialsUnavailable(format!("the credentials could not be read: {e}")))?;
     tracing::info!(root = %options.root_folder, media_types = ?options.media_types, include_private = options.include_private, "backup started");
@@ -190,7 +189,7 @@ pub async fn run_event(
             by_type: &report.by_media_type,
             total_size: Some(total_size),
         };
-        let (to, error) = report::send(app, &options.email_to, &mail).await;
+        let (to, error) = report::send(app, &options.email_to, &mail, ctx.respond_by).await;
         report.emailed_to = to;
         report.email_error = error;
     }

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::domain::outcome::{Archive, Failure, Outcome, PrivateLink};
-use crate::mail::Email;
+use crate::mail::{Email, MailError};
+use tokio::time::Instant;
 
 /// A count of files of one media type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,13 +96,19 @@ pub async fn deliver(
     file_count: usize,
     outcome: &Outcome,
     request_id: &str,
+    respond_by: Option<Instant>,
 ) -> (Vec<String>, Option<String>) {
     let ctx = MailContext::for_request(request_id, file_count, outcome);
-    send(app, to, &ctx).await
+    send(app, to, &ctx, respond_by).await
 }
 
-/// Renders and sends one message.
-pub async fn send(app: &App, to: &[String], ctx: &MailContext<'_>) -> (Vec<String>, Option<String>) {
+/// Renders and sends one message, giving up at `respond_by` so the answer still goes out.
+pub async fn send(
+    app: &App,
+    to: &[String],
+    ctx: &MailContext<'_>,
+    respond_by: Option<Instant>,
+) -> (Vec<String>, Option<String>) {
     let (Some(mailer), Some(from)) = (app.mailer.as_ref(), app.config.email_from.as_ref()) else {
         return (
             Vec::new(),
@@ -124,7 +131,13 @@ pub async fn send(app: &App, to: &[String], ctx: &MailContext<'_>) -> (Vec<Strin
         text,
         html,
     };
-    match mailer.send(&email).await {
+    let sent = match respond_by {
+        Some(at) => tokio::time::timeout_at(at, mailer.send(&email))
+            .await
+            .unwrap_or_else(|_| Err(MailError("SES did not answer before the Lambda deadline".to_owned()))),
+        None => mailer.send(&email).await,
+    };
+    match sent {
         Ok(()) => {
             tracing::info!(recipients = to.len(), "e-mailed the links");
             (to.to_vec(), None)

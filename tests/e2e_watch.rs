@@ -454,6 +454,36 @@ async fn zip_entries(client: &reqwest::Client, url: &str) -> Vec<String> {
     names
 }
 
+/// Every listed file stands exactly once in archives, private links, failures or skipped.
+fn assert_backup_invariant(name: &str, body: &Value) {
+    let list = |key: &str| body[key].as_array().cloned().unwrap_or_default();
+    let mut ids: Vec<Value> = Vec::new();
+    for a in list("archives") {
+        let in_archive = a["fileIds"].as_array().cloned().unwrap_or_default();
+        assert_eq!(a["fileCount"], json!(in_archive.len()), "{name}: archive fileCount");
+        ids.extend(in_archive);
+    }
+    ids.extend(list("privateFiles").iter().map(|p| p["fileId"].clone()));
+    for f in list("failed") {
+        ids.extend(f["fileIds"].as_array().cloned().unwrap_or_default());
+    }
+    let skipped = list("skipped");
+    assert_eq!(body["skippedFiles"], json!(skipped.len()), "{name}: skippedFiles");
+    ids.extend(skipped.iter().map(|s| s["fileId"].clone()));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let id = id.as_str().unwrap_or_else(|| panic!("{name}: a file id: {id}"));
+        *seen.entry(id.to_owned()).or_default() += 1;
+    }
+    let doubled: Vec<&String> = seen.iter().filter(|(_, n)| **n > 1).map(|(id, _)| id).collect();
+    assert!(doubled.is_empty(), "{name}: files stand more than once: {doubled:?}");
+    assert_eq!(
+        body["listedFiles"],
+        json!(seen.len()),
+        "{name}: every listed file accounted for"
+    );
+}
+
 fn links_of(body: &Value) -> Vec<String> {
     let mut links = Vec::new();
     for key in ["archives", "privateFiles"] {
@@ -624,6 +654,7 @@ async fn the_lambda_binary_under_cargo_lambda_watch() {
                     brief(&body)
                 );
                 assert_eq!(body["emailedTo"], json!(backup_to), "{name}: {}", brief(&body));
+                assert_backup_invariant(&name, &body);
                 let report_links = links_of(&body);
                 let messages = messages_to(&http, &backup_to).await;
                 assert_eq!(messages.len(), before + 1, "{name}: exactly one new message");

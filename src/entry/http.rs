@@ -178,8 +178,7 @@ async fn run(
         return Err(ApiError::MethodNotAllowed);
     }
     let credentials = app
-        .credentials
-        .current()
+        .credentials_by(ctx)
         .await
         .map_err(|e| ApiError::Internal(format!("the credentials could not be read: {e}")))?;
     let now = SystemTime::now()
@@ -224,7 +223,7 @@ async fn run(
     let (emailed_to, email_error) = if request.email.is_empty() {
         (Vec::new(), None)
     } else {
-        crate::report::deliver(app, &request.email, ids.len(), &outcome, request_id).await
+        crate::report::deliver(app, &request.email, ids.len(), &outcome, request_id, ctx.respond_by).await
     };
     let status = outcome.status().http_status();
     let body = serde_json::to_string(&Report {

@@ -228,7 +228,8 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
 pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
     let started = std::time::Instant::now();
     let (payload, context) = event.into_parts();
-    let ctx = CallContext::new(deadline(&context));
+    let (deadline, respond_by) = deadlines(&context);
+    let ctx = CallContext::with_deadlines(deadline, respond_by);
     let request_id = if context.request_id.is_empty() {
         format!("local-{:016x}", fastrand::u64(..))
     } else {
@@ -306,11 +307,13 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
     }
 }
 
-/// The invocation's working deadline: the Lambda deadline less a reserve for answering
-/// (and mailing). A deadline already past when the event arrives is treated as absent.
-pub fn deadline(context: &Context) -> Option<Instant> {
+/// The invocation's working deadline — the Lambda deadline less a reserve for answering
+/// and mailing (a fifth of the time left, at most 2 s) — and the time the answer must be
+/// ready by (the Lambda deadline less a quarter second). A deadline already past when the
+/// event arrives is treated as absent.
+pub fn deadlines(context: &Context) -> (Option<Instant>, Option<Instant>) {
     if context.deadline == 0 {
-        return None;
+        return (None, None);
     }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -321,11 +324,13 @@ pub fn deadline(context: &Context) -> Option<Instant> {
             deadline_ms = context.deadline,
             "the invocation deadline has already passed; running without one"
         );
-        return None;
+        return (None, None);
     }
     let remaining = Duration::from_millis(context.deadline - now_ms);
     let reserve = (remaining / 5).min(Duration::from_secs(2));
-    Some(Instant::now() + remaining - reserve)
+    let margin = (remaining / 10).min(Duration::from_millis(250));
+    let now = Instant::now();
+    (Some(now + remaining - reserve), Some(now + remaining - margin))
 }
 
 /// Which kind of HTTP event came in, to answer in its shape.

@@ -56,8 +56,11 @@ impl ClientSettings {
 /// Per-invocation state: the deadline and what the calls cost.
 #[derive(Debug, Default)]
 pub struct CallContext {
-    /// Latest time a call may still be running.
+    /// Latest time a Wix call may still be running.
     pub deadline: Option<Instant>,
+    /// Latest time the answer must be ready (the Lambda deadline less a margin); mail and
+    /// other last steps are cut off here.
+    pub respond_by: Option<Instant>,
     pub stats: CallStats,
 }
 
@@ -70,10 +73,15 @@ pub struct CallStats {
 }
 
 impl CallContext {
-    /// A context with an optional deadline.
+    /// A context whose Wix calls and answer share one deadline.
     pub fn new(deadline: Option<Instant>) -> Self {
+        CallContext::with_deadlines(deadline, deadline)
+    }
+    /// A context with a deadline for Wix calls and a later one for the answer.
+    pub fn with_deadlines(deadline: Option<Instant>, respond_by: Option<Instant>) -> Self {
         CallContext {
             deadline,
+            respond_by,
             stats: CallStats::default(),
         }
     }
