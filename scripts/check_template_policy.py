@@ -12,9 +12,10 @@ Fails (exit 1, one line per problem) when:
   `*` or ends with `:*`, or a Resource that is a bare `*` (also as the whole text of a
   `!Sub`, a `!Join` of literals, or the default / allowed value of a referenced parameter);
   an Allow statement uses NotAction or NotResource; a function lists a managed policy
-  (its content cannot be checked here). SAM policy templates are checked after the SAM
-  transform (the roles SAM generates are checked by the same rules), so the transform
-  must be available (aws-sam-translator, installed with cfn-lint or aws-sam-cli).
+  (its content cannot be checked here). The template is also expanded offline with the
+  SAM transform (aws-sam-translator, installed with aws-sam-cli) and the roles SAM
+  generates are checked by the same rules; that is how SAM policy templates are checked.
+  Without aws-sam-translator that step is skipped and any SAM policy template fails.
 * Schedules - a Schedule / ScheduleV2 event, an AWS::Scheduler::Schedule or a scheduled
   AWS::Events::Rule target has no dead-letter queue.
 * Logs - an AWS::Logs::LogGroup has no RetentionInDays, or a function's
@@ -423,14 +424,14 @@ def run_checks(template: dict, verbose: bool = False) -> list[str]:
 
 
 def check_file(path: str) -> int:
-    print(f"check_template_policy: {os.path.relpath(path)}")
+    print(f"check_template_policy: {path}")
     template = load_template(path)
     fns = [n for n, r in (template.get("Resources") or {}).items() if (r or {}).get("Type") == SERVERLESS_FUNCTION]
     print(f"  functions: {', '.join(fns) or 'none'}; scheduled: {', '.join(scheduled_functions(template)) or 'none'}")
     problems = run_checks(template, verbose=True)
     for p in problems:
         print(f"ERROR {p}", file=sys.stderr)
-    print(f"check_template_policy: {'FAILED, ' + str(len(problems)) + ' probles' if problems else 'passed'}")
+    print(f"check_template_policy: {'FAILED, ' + str(len(problems)) + ' problem(s)' if problems else 'passed'}")
     return 1 if problems else 0
 
 
@@ -732,7 +733,7 @@ def self_test(real_template: str) -> int:
 
     real = load_template(real_template)
     problems = run_checks(real)
-    report(not problems, f"passes: the real template ({os.path.relpath(real_template)})", "; ".join(problems))
+    report(not problems, f"passes: the real template ({real_template})", "; ".join(problems))
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
