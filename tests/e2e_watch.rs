@@ -589,7 +589,8 @@ async fn the_lambda_binary_under_cargo_lambda_watch() {
     let mut signatures: Vec<String> = Vec::new();
     let mut links: Vec<String> = Vec::new();
     let mut checked = 0;
-    // Invocations that must each end with a summary log line (`{}` has none: see below).
+    // Invocations that must each end with a summary log line (the binary writes none for
+    // `{}`, an unrecognized event, so those two are not counted).
     let mut summarized = 0;
     for (name, mut event) in all {
         let expect = expectation(&name).unwrap();

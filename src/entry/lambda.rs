@@ -237,10 +237,7 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
     };
     let kind = match classify(&payload) {
         Ok(kind) => kind,
-        Err(e) => {
-            tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
-            return Err(e);
-        }
+        Err(e) => return Err(refused(e, &request_id, started)),
     };
     drop(payload);
     match kind {
@@ -248,10 +245,7 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
             let origin = event.origin();
             let parts = match event.into_parts() {
                 Ok(parts) => parts,
-                Err(e) => {
-                    tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
-                    return Err(e);
-                }
+                Err(e) => return Err(refused(e, &request_id, started)),
             };
             let req = HttpRequest {
                 method: &parts.method,
@@ -305,6 +299,23 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
             result.map(|(value, _)| value)
         }
     }
+}
+
+/// Logs an event refused as a whole, and its summary line.
+fn refused(e: EventError, request_id: &str, started: std::time::Instant) -> EventError {
+    tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
+    tracing::info!(
+        summary = true,
+        kind = "refused",
+        request_id,
+        ok = false,
+        error_type = e.error_type(),
+        wix_calls = 0u64,
+        wix_retries = 0u64,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "invocation done"
+    );
+    e
 }
 
 /// The invocation's working deadline — the Lambda deadline less a reserve for answering
