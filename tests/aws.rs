@@ -582,10 +582,16 @@ async fn no_secret_token_signature_or_link_in_any_log_line() {
     assert!(wix_media_archiver::local::invoke(&app, &json!({}), None).await.is_err());
     let logs = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
     let summaries = logs.lines().filter(|l| l.contains("\"summary\":true")).count();
-    assert_eq!(summaries, 3 * 2 + 1, "one summary line per invocation, refused ones too");
+    assert_eq!(
+        summaries,
+        3 * 2 + 1,
+        "one summary line per invocation, refused ones too"
+    );
     assert!(logs.contains("\"kind\":\"refused\""));
     assert!(
-        logs.lines().filter(|l| l.contains("\"level\":\"DEBUG\"") || l.contains("\"level\":\"TRACE\"")).all(|l| l.contains("\"target\":\"wix_media_archiver")),
+        logs.lines()
+            .filter(|l| l.contains("\"level\":\"DEBUG\"") || l.contains("\"level\":\"TRACE\""))
+            .all(|l| l.contains("\"target\":\"wix_media_archiver")),
         "below info, only this crate logs"
     );
     assert!(logs.lines().count() > 10, "the flows logged at TRACE");
