@@ -235,87 +235,109 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
     } else {
         context.request_id.clone()
     };
-    let kind = match classify(&payload) {
-        Ok(kind) => kind,
-        Err(e) => return Err(refused(e, &request_id, started)),
+    let refused = |e: EventError| {
+        tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
+        Summary {
+            kind: "refused",
+            error_type: Some(e.error_type()),
+            ..Summary::default()
+        }
+        .log(&request_id, &ctx, started);
+        e
     };
+    let kind = classify(&payload).map_err(refused)?;
     drop(payload);
     match kind {
         EventKind::Http(event) => {
             let origin = event.origin();
-            let parts = match event.into_parts() {
-                Ok(parts) => parts,
-                Err(e) => return Err(refused(e, &request_id, started)),
-            };
+            let parts = event.into_parts().map_err(refused)?;
             let req = HttpRequest {
                 method: &parts.method,
                 path: &parts.path,
                 headers: &parts.headers,
                 body: &parts.body,
             };
-            let (response, summary) = edge::handle(app, req, &request_id, &ctx).await;
-            tracing::info!(
-                summary = true,
-                kind = "http",
-                request_id,
-                status = summary.status,
-                code = summary.code,
-                file_count = summary.file_count,
-                duplicates_removed = summary.duplicates_removed,
-                archives = summary.archives,
-                private_files = summary.private_files,
-                failed_files = summary.failed_files,
-                emailed = summary.emailed,
-                wix_calls = ctx.calls(),
-                wix_retries = ctx.retries(),
-                wix_rate_limited = ctx.rate_limited(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                "invocation done"
-            );
+            let (response, done) = edge::handle(app, req, &request_id, &ctx).await;
+            Summary {
+                kind: "http",
+                status: Some(done.status),
+                code: done.code,
+                file_count: Some(done.file_count),
+                duplicates_removed: Some(done.duplicates_removed),
+                archives: done.archives,
+                private_files: done.private_files,
+                failed_files: done.failed_files,
+                emailed: done.emailed,
+                ..Summary::default()
+            }
+            .log(&request_id, &ctx, started);
             Ok(origin.response(response))
         }
         EventKind::Schedule(options) => {
             let result = crate::backup::run_event(app, options.as_deref(), &request_id, &ctx).await;
             let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();
-            tracing::info!(
-                summary = true,
-                kind = "backup",
-                request_id,
-                ok = result.is_ok(),
-                error_type = result.as_ref().err().map(EventError::error_type),
-                listed_files = counts.listed,
-                skipped_files = counts.skipped,
-                archives = counts.archives,
-                private_files = counts.private_files,
-                failed_files = counts.failed_files,
-                emailed = counts.emailed,
-                incomplete = counts.incomplete,
-                wix_calls = ctx.calls(),
-                wix_retries = ctx.retries(),
-                wix_rate_limited = ctx.rate_limited(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                "invocation done"
-            );
+            Summary {
+                kind: "backup",
+                error_type: result.as_ref().err().map(EventError::error_type),
+                listed_files: Some(counts.listed),
+                skipped_files: Some(counts.skipped),
+                archives: counts.archives,
+                private_files: counts.private_files,
+                failed_files: counts.failed_files,
+                emailed: counts.emailed,
+                incomplete: Some(counts.incomplete),
+                ..Summary::default()
+            }
+            .log(&request_id, &ctx, started);
             result.map(|(value, _)| value)
         }
     }
 }
 
-/// Logs an event refused as a whole, and its summary line.
-fn refused(e: EventError, request_id: &str, started: std::time::Instant) -> EventError {
-    tracing::error!(error_type = e.error_type(), error = %e, "refused the event");
-    tracing::info!(
-        summary = true,
-        kind = "refused",
-        request_id,
-        ok = false,
-        error_type = e.error_type(),
-        wix_calls = 0u64,
-        wix_retries = 0u64,
-        duration_ms = started.elapsed().as_millis() as u64,
-        "invocation done"
-    );
-    e
+/// What one invocation did, for the one summary line it ends with.
+#[derive(Debug, Default)]
+struct Summary {
+    kind: &'static str,
+    status: Option<u16>,
+    code: Option<&'static str>,
+    error_type: Option<&'static str>,
+    file_count: Option<usize>,
+    duplicates_removed: Option<usize>,
+    listed_files: Option<usize>,
+    skipped_files: Option<usize>,
+    archives: usize,
+    private_files: usize,
+    failed_files: usize,
+    emailed: usize,
+    incomplete: Option<bool>,
+}
+
+impl Summary {
+    fn log(&self, request_id: &str, ctx: &CallContext, started: std::time::Instant) {
+        tracing::info!(
+            summary = true,
+            kind = self.kind,
+            request_id,
+            ok = self.error_type.is_none(),
+            status = self.status,
+            code = self.code,
+            error_type = self.error_type,
+            file_count = self.file_count,
+            duplicates_removed = self.duplicates_removed,
+            listed_files = self.listed_files,
+            skipped_files = self.skipped_files,
+            archives = self.archives,
+            private_files = self.private_files,
+            failed_files = self.failed_files,
+            emailed = self.emailed,
+            incomplete = self.incomplete,
+            wix_calls = ctx.calls(),
+            wix_retries = ctx.retries(),
+            wix_rate_limited = ctx.rate_limited(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "invocation done"
+        );
+    }
 }
 
 /// The invocation's working deadline — the Lambda deadline less a reserve for answering
