@@ -61,7 +61,10 @@ pub enum RequestError {
 
 /// Parses and validates a raw body.
 pub fn parse(body: &[u8], limits: RequestLimits) -> Result<ArchiveRequest, RequestError> {
-    let raw: RawBody = serde_json::from_slice(body).map_err(|e| {
+    // JSON is UTF-8; checked up front because serde_json does not check the strings it skips.
+    let body = std::str::from_utf8(body)
+        .map_err(|e| RequestError::InvalidJson(format!("the body is not UTF-8 (at byte {})", e.valid_up_to())))?;
+    let raw: RawBody = serde_json::from_str(body).map_err(|e| {
         if e.is_data() {
             // Only the shape visitors below report data errors, and they never fail.
             RequestError::Invalid(vec![FieldError::new("body", e.to_string())])
@@ -395,6 +398,16 @@ mod tests {
             b"{\"fileIds\": [\"\xff\"]}",
             b"{} x",
         ] {
+            assert!(
+                matches!(parse(body, LIMITS), Err(RequestError::InvalidJson(_))),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_not_json() {
+        for body in [&b"[\"\xff\"]"[..], b"{\"fileIds\": [\"a\"], \"x\": \"\xc3\"}"] {
             assert!(
                 matches!(parse(body, LIMITS), Err(RequestError::InvalidJson(_))),
                 "{body:?}"
