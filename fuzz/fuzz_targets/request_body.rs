@@ -52,8 +52,14 @@ fuzz_target!(|data: &[u8]| {
     } else if value.is_err() {
         // Known finding (see RELIABILITY.md, "Fuzzing"): serde_json skips ignored values
         // (unknown fields, a non-object body, wrong-shaped entries) without checking their
-        // strings' UTF-8 or surrogate escapes, so `["\xff"]` is refused as INVALID_REQUEST
-        // instead of INVALID_JSON. Anything else that is not JSON must be INVALID_JSON.
+        // strings' UTF-8 or `\u` escapes, so `["\xff"]` was refused as INVALID_REQUEST
+        // instead of INVALID_JSON. `parse` now checks UTF-8 first; a lone surrogate escape
+        // (`{"x": "\ud800"}`) in a skipped value is still read as JSON. Anything else that
+        // serde_json cannot read must be INVALID_JSON.
+        assert!(
+            std::str::from_utf8(data).is_ok(),
+            "a body that is not UTF-8 was refused as {result:?}"
+        );
         assert!(
             serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok(),
             "not JSON, yet refused as {result:?}"
