@@ -2,9 +2,12 @@
 //! and looking files up first when asked to.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use futures_util::future::{join_all, BoxFuture, FutureExt};
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
 
 use crate::domain::batch::{self, MAX_BATCH};
 use crate::domain::outcome::{Archive, Failure, FailureError, Outcome, PrivateLink};
@@ -27,16 +30,46 @@ pub struct PrivateFile {
     pub display_name: Option<String>,
 }
 
+/// Calls kept under way at once beyond the free concurrency slots: enough to keep every
+/// slot and the pacer busy (a call backing off before a retry holds no slot), few enough
+/// that request bodies are built just before they are sent rather than all up front.
+pub(crate) fn calls_ahead(client: &WixClient) -> usize {
+    client.settings().concurrency.saturating_mul(2).max(4)
+}
+
+/// Runs `calls` with at most `ahead` under way at once (all through the client's shared
+/// pacing) and returns their results in the order of `calls`. A slow call (retrying,
+/// waiting out a `Retry-After`) holds up neither the others nor the start of later ones.
+pub(crate) async fn in_order<F: Future>(ahead: usize, calls: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut done: Vec<(usize, F::Output)> = stream::iter(calls.enumerate())
+        .map(|(i, call)| async move { (i, call.await) })
+        .buffer_unordered(ahead.max(1))
+        .collect()
+        .await;
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, result)| result).collect()
+}
+
 /// Archives `ids` in consecutive batches of at most 1000.
-pub async fn archive_ids(client: &WixClient, ctx: &CallContext, ids: &[String]) -> Outcome {
-    let planned = batch::batches(ids, MAX_BATCH)
-        .map(|b| PlannedArchive {
-            file_ids: b.to_vec(),
-            folders: Vec::new(),
-        })
-        .collect();
+pub async fn archive_ids<S: AsRef<str> + Serialize + Sync>(
+    client: &WixClient,
+    ctx: &CallContext,
+    ids: &[S],
+) -> Outcome {
+    let results = in_order(
+        calls_ahead(client),
+        batch::batches(ids, MAX_BATCH).map(|chunk| async move {
+            let result = client.generate_files_download_url(ctx, chunk).await;
+            // The batch's own copy of its IDs is made here, while later calls wait for
+            // their start slots, instead of for every batch before the first call.
+            (chunk.iter().map(|id| id.as_ref().to_owned()).collect(), result)
+        }),
+    )
+    .await;
     let mut outcome = Outcome::default();
-    archive_planned(client, ctx, planned, &mut outcome).await;
+    for (file_ids, result) in results {
+        record(&mut outcome, file_ids, Vec::new(), result);
+    }
     outcome
 }
 
@@ -47,24 +80,31 @@ pub async fn archive_planned(
     planned: Vec<PlannedArchive>,
     outcome: &mut Outcome,
 ) {
-    let results = join_all(
-        planned
-            .iter()
-            .map(|p| client.generate_files_download_url(ctx, &p.file_ids)),
+    let results = in_order(
+        calls_ahead(client),
+        planned.into_iter().map(|plan| async move {
+            let result = client.generate_files_download_url(ctx, &plan.file_ids).await;
+            (plan, result)
+        }),
     )
     .await;
-    for (plan, result) in planned.into_iter().zip(results) {
-        match result {
-            Ok(download_url) => outcome.archives.push(Archive {
-                download_url,
-                file_count: plan.file_ids.len(),
-                file_ids: plan.file_ids,
-                folders: plan.folders,
-            }),
-            Err(e) => {
-                tracing::warn!(files = plan.file_ids.len(), code = ?e.kind, status = e.status, wix_request_id = e.wix_request_id.as_deref(), "an archive batch failed");
-                outcome.fail(plan.file_ids, e.to_failure());
-            }
+    for (plan, result) in results {
+        record(outcome, plan.file_ids, plan.folders, result);
+    }
+}
+
+/// One archive call's result in the outcome.
+fn record(outcome: &mut Outcome, file_ids: Vec<String>, folders: Vec<String>, result: Result<String, WixError>) {
+    match result {
+        Ok(download_url) => outcome.archives.push(Archive {
+            download_url,
+            file_count: file_ids.len(),
+            file_ids,
+            folders,
+        }),
+        Err(e) => {
+            tracing::warn!(files = file_ids.len(), code = ?e.kind, status = e.status, wix_request_id = e.wix_request_id.as_deref(), "an archive batch failed");
+            outcome.fail(file_ids, e.to_failure());
         }
     }
 }
@@ -77,16 +117,22 @@ pub async fn link_private(
     expiration_minutes: u32,
     outcome: &mut Outcome,
 ) {
-    let results = join_all(files.iter().map(|f| {
-        client.generate_file_download_url(
-            ctx,
-            &f.file_id,
-            f.display_name.as_deref().map(download_name),
-            expiration_minutes,
-        )
-    }))
+    let results = in_order(
+        calls_ahead(client),
+        files.into_iter().map(|file| async move {
+            let result = client
+                .generate_file_download_url(
+                    ctx,
+                    &file.file_id,
+                    file.display_name.as_deref().map(download_name),
+                    expiration_minutes,
+                )
+                .await;
+            (file, result)
+        }),
+    )
     .await;
-    for (file, result) in files.into_iter().zip(results) {
+    for (file, result) in results {
         match result {
             Ok(download_url) => outcome.private_files.push(PrivateLink {
                 file_id: file.file_id,
@@ -100,14 +146,19 @@ pub async fn link_private(
 
 /// Looks the files up first: private ones get their own links, public ones go into
 /// archives, IDs Wix does not know fail with `WIX_REJECTED`.
-pub async fn archive_resolving_private(
+pub async fn archive_resolving_private<S: AsRef<str>>(
     client: &WixClient,
     ctx: &CallContext,
-    ids: &[String],
+    ids: &[S],
     expiration_minutes: u32,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let lookups = join_all(batch::batches(ids, MAX_LOOKUP).map(|chunk| lookup(client, ctx, chunk.to_vec()))).await;
+    let lookups = in_order(
+        calls_ahead(client),
+        batch::batches(ids, MAX_LOOKUP)
+            .map(|chunk| lookup(client, ctx, chunk.iter().map(|id| id.as_ref().to_owned()).collect())),
+    )
+    .await;
     let mut found: HashMap<String, FileDescriptor> = HashMap::with_capacity(ids.len());
     for result in lookups {
         for f in result.files {
@@ -123,17 +174,17 @@ pub async fn archive_resolving_private(
     let mut public = Vec::new();
     let mut private = Vec::new();
     let mut unknown = Vec::new();
-    for id in ids {
-        if failed_lookup.contains(id.as_str()) {
+    for id in ids.iter().map(AsRef::as_ref) {
+        if failed_lookup.contains(id) {
             continue;
         }
         match found.remove(id) {
             Some(f) if f.private => private.push(PrivateFile {
-                file_id: id.clone(),
+                file_id: id.to_owned(),
                 display_name: f.display_name,
             }),
-            Some(_) => public.push(id.clone()),
-            None => unknown.push(id.clone()),
+            Some(_) => public.push(id.to_owned()),
+            None => unknown.push(id.to_owned()),
         }
     }
     drop(failed_lookup);

@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -239,6 +238,8 @@ impl Interner {
 
 struct Listing {
     kept: Vec<Kept>,
+    /// How many of `kept` are private.
+    private_kept: usize,
     skipped: Vec<Skipped>,
     listed: usize,
     duplicates: usize,
@@ -260,49 +261,62 @@ pub async fn backup(
     if let Some(e) = &folder_error {
         tracing::warn!(error = %e, "folder names could not all be read; folders without a name show their ID");
     }
-    let path_of = |folder: u32| -> String {
-        let id = &listing.folders.names[folder as usize];
-        if id == root_id {
-            "/".to_owned()
-        } else {
-            paths.get(id).cloned().unwrap_or_else(|| format!("/{id}"))
-        }
-    };
+    // Each listed folder's path, and its rank among the paths (folders with the same path
+    // share a rank), so files sort by a number instead of each carrying its path.
+    let folder_paths: Vec<String> = listing
+        .folders
+        .names
+        .iter()
+        .map(|id| {
+            if id == root_id {
+                "/".to_owned()
+            } else {
+                paths.get(id).cloned().unwrap_or_else(|| format!("/{id}"))
+            }
+        })
+        .collect();
+    let mut sorted_paths: Vec<&str> = folder_paths.iter().map(String::as_str).collect();
+    sorted_paths.sort_unstable();
+    sorted_paths.dedup();
+    let rank: Vec<u32> = folder_paths
+        .iter()
+        .map(|p| sorted_paths.binary_search(&p.as_str()).unwrap_or_default() as u32)
+        .collect();
 
-    let mut public: Vec<(String, &Kept)> = Vec::new();
-    let mut private = Vec::new();
+    let file_count = listing.kept.len();
+    let mut public: Vec<(u32, u32, String)> = Vec::with_capacity(file_count - listing.private_kept);
+    let mut private = Vec::with_capacity(listing.private_kept);
     let mut by_type: Vec<usize> = vec![0; listing.media_types.names.len()];
     let mut total_size = 0u64;
-    for file in &listing.kept {
+    for file in listing.kept {
         by_type[file.media_type as usize] += 1;
         total_size += file.size;
         if file.private {
             private.push(PrivateFile {
-                file_id: file.id.clone(),
-                display_name: file.display_name.clone(),
+                file_id: file.id,
+                display_name: file.display_name,
             });
         } else {
-            public.push((path_of(file.folder), file));
+            public.push((rank[file.folder as usize], file.folder, file.id));
         }
     }
     // Stable: files of one folder keep the listing's order.
-    public.sort_by(|a, b| a.0.cmp(&b.0));
-    let planned: Vec<PlannedArchive> = public
-        .chunks(MAX_BATCH)
-        .map(|chunk| {
-            let mut folders: Vec<String> = Vec::new();
-            for (path, _) in chunk {
-                if folders.last() != Some(path) {
-                    folders.push(path.clone());
-                }
+    public.sort_by_key(|(rank, _, _)| *rank);
+    let mut planned: Vec<PlannedArchive> = Vec::with_capacity(public.len().div_ceil(MAX_BATCH));
+    let mut files = public.into_iter().peekable();
+    while files.peek().is_some() {
+        let mut file_ids = Vec::with_capacity(MAX_BATCH);
+        let mut folders: Vec<String> = Vec::new();
+        let mut last_rank = None;
+        for (rank, folder, id) in files.by_ref().take(MAX_BATCH) {
+            if last_rank != Some(rank) {
+                folders.push(folder_paths[folder as usize].clone());
+                last_rank = Some(rank);
             }
-            PlannedArchive {
-                file_ids: chunk.iter().map(|(_, f)| f.id.clone()).collect(),
-                folders,
-            }
-        })
-        .collect();
-    let file_count = listing.kept.len();
+            file_ids.push(id);
+        }
+        planned.push(PlannedArchive { file_ids, folders });
+    }
     tracing::info!(
         listed = listing.listed,
         kept = file_count,
@@ -361,6 +375,7 @@ pub async fn backup(
 async fn list_files(client: &WixClient, ctx: &CallContext, options: &BackupOptions) -> Listing {
     let mut listing = Listing {
         kept: Vec::new(),
+        private_kept: 0,
         skipped: Vec::new(),
         listed: 0,
         duplicates: 0,
@@ -384,8 +399,8 @@ async fn list_files(client: &WixClient, ctx: &CallContext, options: &BackupOptio
         // Leave time to archive what is listed: stop listing when the remaining time
         // would not cover those calls at the configured pace.
         if let Some(deadline) = ctx.deadline {
-            let public = listing.kept.iter().filter(|f| !f.private).count();
-            let private = listing.kept.len() - public;
+            let private = listing.private_kept;
+            let public = listing.kept.len() - private;
             let calls = public.div_ceil(MAX_BATCH) + private + 1;
             let needed = pace * calls as u32 + settings.timeout + Duration::from_secs(3);
             if Instant::now() + needed >= deadline {
@@ -460,6 +475,7 @@ fn keep(listing: &mut Listing, seen: &mut HashSet<String>, file: ListedFile, inc
     let media_type = listing
         .media_types
         .intern(file.media_type.as_deref().unwrap_or("UNKNOWN")) as u16;
+    listing.private_kept += usize::from(file.private);
     listing.kept.push(Kept {
         display_name: if file.private { file.display_name } else { None },
         id: file.id,
@@ -481,7 +497,11 @@ async fn folder_paths(
     let mut level: Vec<(String, String)> = vec![(root_id.to_owned(), String::new())];
     let mut first_error = None;
     while !level.is_empty() {
-        let results = join_all(level.iter().map(|(id, _)| list_children(client, ctx, id))).await;
+        let results = archive::in_order(
+            archive::calls_ahead(client),
+            level.iter().map(|(id, _)| list_children(client, ctx, id)),
+        )
+        .await;
         let mut next = Vec::new();
         for ((_, parent_path), result) in level.iter().zip(results) {
             match result {

@@ -2,6 +2,7 @@
 //! in-process. Only the `archiver-local` CLI and the tests use this; the Lambda binary
 //! does not.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -86,7 +87,7 @@ pub fn event_file_ids(event: &Value) -> Vec<String> {
         .iter()
         .filter_map(Value::as_str)
         .filter_map(|s| ids::normalize(s).ok());
-    ids::dedupe(normalized).ids
+    ids::dedupe(normalized).ids.into_iter().map(Cow::into_owned).collect()
 }
 
 /// Runs one event through the handler, as the Lambda runtime would, with `timeout` as

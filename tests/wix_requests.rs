@@ -51,7 +51,7 @@ async fn generate_download_url_request_shape() {
     let c = client(&server.uri(), api_key());
     let ctx = CallContext::new(None);
     let url = c
-        .generate_files_download_url(&ctx, &["a1~mv2.jpg".into(), "b2.pdf".into()])
+        .generate_files_download_url(&ctx, &["a1~mv2.jpg", "b2.pdf"])
         .await
         .unwrap();
     assert_eq!(url, "https://archive.wixmp.com/a.zip");
@@ -68,7 +68,7 @@ async fn a_base_url_path_prefix_is_kept() {
         .mount(&server)
         .await;
     let c = client(&format!("{}/proxy/", server.uri()), api_key());
-    c.generate_files_download_url(&CallContext::new(None), &["a".into()])
+    c.generate_files_download_url(&CallContext::new(None), &["a"])
         .await
         .unwrap();
 }
@@ -141,7 +141,7 @@ async fn app_credentials_fetch_a_token_once_and_send_it_raw() {
     );
     let ctx = CallContext::new(None);
     for _ in 0..3 {
-        c.generate_files_download_url(&ctx, &["a".into()]).await.unwrap();
+        c.generate_files_download_url(&ctx, &["a"]).await.unwrap();
     }
 }
 
@@ -160,7 +160,7 @@ async fn errors_keep_the_wix_request_id_and_4xx_is_not_retried() {
         .await;
     let c = client(&server.uri(), api_key());
     let err = c
-        .generate_files_download_url(&CallContext::new(None), &["a".into()])
+        .generate_files_download_url(&CallContext::new(None), &["a"])
         .await
         .unwrap_err();
     assert_eq!(err.kind, WixErrorKind::Rejected);
@@ -179,7 +179,7 @@ async fn retries_stop_after_the_configured_number() {
         .await;
     let c = client(&server.uri(), api_key());
     let ctx = CallContext::new(None);
-    let err = c.generate_files_download_url(&ctx, &["a".into()]).await.unwrap_err();
+    let err = c.generate_files_download_url(&ctx, &["a"]).await.unwrap_err();
     assert_eq!((err.kind, err.status), (WixErrorKind::Unavailable, Some(500)));
     assert_eq!((ctx.calls(), ctx.retries()), (3, 2));
 }
@@ -197,7 +197,7 @@ async fn an_oversized_answer_is_an_invalid_response() {
         .await;
     let c = client(&server.uri(), api_key());
     let err = c
-        .generate_files_download_url(&CallContext::new(None), &["a".into()])
+        .generate_files_download_url(&CallContext::new(None), &["a"])
         .await
         .unwrap_err();
     assert_eq!(err.kind, WixErrorKind::InvalidResponse);

@@ -91,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(req.ids.duplicates_removed + req.ids.ids.len(), entries.len());
             assert!(!req.ids.ids.is_empty());
             assert!(req.ids.ids.len() <= limits.max_files);
-            let unique: HashSet<&String> = req.ids.ids.iter().collect();
+            let unique: HashSet<&str> = req.ids.ids.iter().map(|id| id.as_ref()).collect();
             assert_eq!(unique.len(), req.ids.ids.len(), "IDs are unique");
             for id in &req.ids.ids {
                 assert!(is_id(id), "bad id {id:?}");

@@ -17,8 +17,8 @@ const MAX_DETAILS: usize = 100;
 
 /// A validated request: unique normalized IDs in first-seen order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveRequest {
-    pub ids: UniqueIds,
+pub struct ArchiveRequest<'a> {
+    pub ids: UniqueIds<'a>,
     pub email: Vec<String>,
     pub resolve_private: bool,
 }
@@ -60,7 +60,7 @@ pub enum RequestError {
 }
 
 /// Parses and validates a raw body.
-pub fn parse(body: &[u8], limits: RequestLimits) -> Result<ArchiveRequest, RequestError> {
+pub fn parse(body: &[u8], limits: RequestLimits) -> Result<ArchiveRequest<'_>, RequestError> {
     // JSON is UTF-8; checked up front because serde_json does not check the strings it skips.
     let body = std::str::from_utf8(body)
         .map_err(|e| RequestError::InvalidJson(format!("the body is not UTF-8 (at byte {})", e.valid_up_to())))?;
@@ -75,8 +75,8 @@ pub fn parse(body: &[u8], limits: RequestLimits) -> Result<ArchiveRequest, Reque
     raw.validate(limits)
 }
 
-impl RawBody<'_> {
-    fn validate(self, limits: RequestLimits) -> Result<ArchiveRequest, RequestError> {
+impl<'a> RawBody<'a> {
+    fn validate(self, limits: RequestLimits) -> Result<ArchiveRequest<'a>, RequestError> {
         let mut errors = Vec::new();
         if let Some(shape) = self.not_object {
             errors.push(FieldError::new("body", format!("must be a JSON object, not {shape}")));
@@ -89,8 +89,8 @@ impl RawBody<'_> {
             errors.push(FieldError::new(name.clone(), "is not a known field"));
         }
 
-        let mut normalized: Vec<&str> = Vec::new();
-        match &self.file_ids {
+        let mut normalized: Vec<Cow<'a, str>> = Vec::new();
+        match self.file_ids {
             None | Some(Lenient::Null) => errors.push(FieldError::new("fileIds", "is required")),
             Some(Lenient::Wrong(shape)) => errors.push(FieldError::new(
                 "fileIds",
@@ -101,16 +101,23 @@ impl RawBody<'_> {
             }
             Some(Lenient::Ok(entries)) => {
                 normalized.reserve(entries.len());
-                for (i, entry) in entries.iter().enumerate() {
-                    match entry {
-                        Entry::Str(s) => match ids::normalize(s) {
-                            Ok(id) => normalized.push(id),
-                            Err(e) => errors.push(FieldError::new(format!("fileIds[{i}]"), e.to_string())),
-                        },
-                        Entry::Wrong(shape) => errors.push(FieldError::new(
-                            format!("fileIds[{i}]"),
-                            format!("must be a string, not {shape}"),
-                        )),
+                for (i, entry) in entries.into_iter().enumerate() {
+                    let id = match entry {
+                        // Read from the body as it is: the ID borrows from the body.
+                        Entry::Str(Cow::Borrowed(s)) => ids::normalize(s).map(Cow::Borrowed),
+                        // Unescaped into a string of its own.
+                        Entry::Str(Cow::Owned(s)) => ids::normalize(&s).map(|id| Cow::Owned(id.to_owned())),
+                        Entry::Wrong(shape) => {
+                            errors.push(FieldError::new(
+                                format!("fileIds[{i}]"),
+                                format!("must be a string, not {shape}"),
+                            ));
+                            continue;
+                        }
+                    };
+                    match id {
+                        Ok(id) => normalized.push(id),
+                        Err(e) => errors.push(FieldError::new(format!("fileIds[{i}]"), e.to_string())),
                     }
                 }
             }

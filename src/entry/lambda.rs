@@ -228,6 +228,7 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
 pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
     let started = std::time::Instant::now();
     let (payload, context) = event.into_parts();
+    tracing::debug!(bytes = payload.get().len(), "event received");
     let (deadline, respond_by) = deadlines(&context);
     let ctx = CallContext::with_deadlines(deadline, respond_by);
     let request_id = if context.request_id.is_empty() {

@@ -250,15 +250,15 @@ impl WixClient {
     }
 
     /// Generate Files Download URL: one archive link for 1 to 1000 files.
-    pub async fn generate_files_download_url(
+    pub async fn generate_files_download_url<S: Serialize + Sync>(
         &self,
         ctx: &CallContext,
-        file_ids: &[String],
+        file_ids: &[S],
     ) -> Result<String, WixError> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
-        struct Req<'a> {
-            file_ids: &'a [String],
+        struct Req<'a, S> {
+            file_ids: &'a [S],
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
