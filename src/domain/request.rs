@@ -96,30 +96,12 @@ impl<'a> RawBody<'a> {
                 "fileIds",
                 format!("must be an array of strings, not {shape}"),
             )),
-            Some(Lenient::Ok(entries)) if entries.is_empty() => {
+            Some(Lenient::Ok(file_ids)) if file_ids.entries == 0 => {
                 errors.push(FieldError::new("fileIds", "must list at least one file"))
             }
-            Some(Lenient::Ok(entries)) => {
-                normalized.reserve(entries.len());
-                for (i, entry) in entries.into_iter().enumerate() {
-                    let id = match entry {
-                        // Read from the body as it is: the ID borrows from the body.
-                        Entry::Str(Cow::Borrowed(s)) => ids::normalize(s).map(Cow::Borrowed),
-                        // Unescaped into a string of its own.
-                        Entry::Str(Cow::Owned(s)) => ids::normalize(&s).map(|id| Cow::Owned(id.to_owned())),
-                        Entry::Wrong(shape) => {
-                            errors.push(FieldError::new(
-                                format!("fileIds[{i}]"),
-                                format!("must be a string, not {shape}"),
-                            ));
-                            continue;
-                        }
-                    };
-                    match id {
-                        Ok(id) => normalized.push(id),
-                        Err(e) => errors.push(FieldError::new(format!("fileIds[{i}]"), e.to_string())),
-                    }
-                }
+            Some(Lenient::Ok(file_ids)) => {
+                errors.extend(file_ids.errors);
+                normalized = file_ids.ids;
             }
         }
 
@@ -201,7 +183,7 @@ impl<'a> RawBody<'a> {
 /// The body as sent, with wrong shapes recorded instead of failing the parse.
 #[derive(Default)]
 struct RawBody<'a> {
-    file_ids: Option<Lenient<Vec<Entry<'a>>>>,
+    file_ids: Option<Lenient<FileIds<'a>>>,
     email: Option<Lenient<Vec<Entry<'a>>>>,
     resolve_private: Option<Lenient<bool>>,
     unknown: Vec<String>,
@@ -291,6 +273,61 @@ impl<'de> Deserialize<'de> for Lenient<Vec<Entry<'de>>> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
                 while let Some(entry) = seq.next_element()? {
                     out.push(entry);
+                }
+                Ok(Lenient::Ok(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient::Null)
+            }
+            wrong_shapes!(Lenient::Wrong; bool, num, str, map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `fileIds` as read: each entry normalized as soon as it is read (no list of raw entries is
+/// kept), and each bad one named.
+struct FileIds<'a> {
+    /// The normalized IDs in order, borrowing from the body unless the entry had escapes.
+    ids: Vec<Cow<'a, str>>,
+    /// How many entries the array had, good and bad.
+    entries: usize,
+    errors: Vec<FieldError>,
+}
+
+impl<'de> Deserialize<'de> for Lenient<FileIds<'de>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<FileIds<'de>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = FileIds {
+                    ids: Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096)),
+                    entries: 0,
+                    errors: Vec::new(),
+                };
+                while let Some(entry) = seq.next_element::<Entry<'de>>()? {
+                    let field = |i: usize| format!("fileIds[{i}]");
+                    let i = out.entries;
+                    out.entries += 1;
+                    let id = match entry {
+                        // Read from the body as it is: the ID borrows from the body.
+                        Entry::Str(Cow::Borrowed(s)) => ids::normalize(s).map(Cow::Borrowed),
+                        // Unescaped into a string of its own.
+                        Entry::Str(Cow::Owned(s)) => ids::normalize(&s).map(|id| Cow::Owned(id.to_owned())),
+                        Entry::Wrong(shape) => {
+                            out.errors
+                                .push(FieldError::new(field(i), format!("must be a string, not {shape}")));
+                            continue;
+                        }
+                    };
+                    match id {
+                        Ok(id) => out.ids.push(id),
+                        Err(e) => out.errors.push(FieldError::new(field(i), e.to_string())),
+                    }
                 }
                 Ok(Lenient::Ok(out))
             }
