@@ -261,8 +261,8 @@ pub async fn backup(
     if let Some(e) = &folder_error {
         tracing::warn!(error = %e, "folder names could not all be read; folders without a name show their ID");
     }
-    // Each listed folder's path, and its rank among the paths (folders with the same path
-    // share a rank), so files sort by a number instead of each carrying its path.
+    // Each listed folder's path, and its rank among the distinct paths (folders with the same
+    // path share a rank), so files sort by a number instead of each carrying its path.
     let folder_paths: Vec<String> = listing
         .folders
         .names
@@ -284,7 +284,7 @@ pub async fn backup(
         .collect();
 
     let file_count = listing.kept.len();
-    let mut public: Vec<(u32, u32, String)> = Vec::with_capacity(file_count - listing.private_kept);
+    let mut public: Vec<(u32, String)> = Vec::with_capacity(file_count - listing.private_kept);
     let mut private = Vec::with_capacity(listing.private_kept);
     let mut by_type: Vec<usize> = vec![0; listing.media_types.names.len()];
     let mut total_size = 0u64;
@@ -297,20 +297,20 @@ pub async fn backup(
                 display_name: file.display_name,
             });
         } else {
-            public.push((rank[file.folder as usize], file.folder, file.id));
+            public.push((rank[file.folder as usize], file.id));
         }
     }
     // Stable: files of one folder keep the listing's order.
-    public.sort_by_key(|(rank, _, _)| *rank);
+    public.sort_by_key(|(rank, _)| *rank);
     let mut planned: Vec<PlannedArchive> = Vec::with_capacity(public.len().div_ceil(MAX_BATCH));
     let mut files = public.into_iter().peekable();
     while files.peek().is_some() {
         let mut file_ids = Vec::with_capacity(MAX_BATCH);
         let mut folders: Vec<String> = Vec::new();
         let mut last_rank = None;
-        for (rank, folder, id) in files.by_ref().take(MAX_BATCH) {
+        for (rank, id) in files.by_ref().take(MAX_BATCH) {
             if last_rank != Some(rank) {
-                folders.push(folder_paths[folder as usize].clone());
+                folders.push(sorted_paths[rank as usize].to_owned());
                 last_rank = Some(rank);
             }
             file_ids.push(id);
