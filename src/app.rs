@@ -44,6 +44,14 @@ impl App {
 }
 
 impl App {
+    /// Where this container's mail goes out from.
+    pub fn outbox(&self) -> crate::mail::Outbox<'_> {
+        crate::mail::Outbox {
+            mailer: self.mailer.as_deref(),
+            from: self.config.email_from.as_deref(),
+        }
+    }
+
     /// The current credentials, given up on at the invocation's working deadline.
     pub async fn credentials_by(
         &self,

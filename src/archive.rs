@@ -1,17 +1,19 @@
-//! Turning lists of file IDs into links: batches of archives, private files' own links,
-//! and looking files up first when asked to.
+//! Turning lists of file IDs into links: batches of archives (with the files Wix refuses
+//! isolated, so one stale ID does not cost the rest of its batch their link), private
+//! files' own links, and looking files up first when asked to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::{BoxFuture, FutureExt};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, FuturesUnordered, StreamExt};
 use serde::Serialize;
 
 use crate::domain::batch::{self, MAX_BATCH};
-use crate::domain::outcome::{Archive, Failure, FailureError, Outcome, PrivateLink};
-use crate::wix::{CallContext, FileDescriptor, WixClient, WixError, WixErrorKind};
+use crate::domain::link::Link;
+use crate::domain::outcome::{Archive, Failure, FailureCode, FailureError, Outcome, PrivateLink};
+use crate::wix::{CallContext, FileDescriptor, WixClient, WixError};
 
 /// Most files one Get Files call describes.
 pub const MAX_LOOKUP: usize = 100;
@@ -50,6 +52,140 @@ pub(crate) async fn in_order<F: Future>(ahead: usize, calls: impl Iterator<Item 
     done.into_iter().map(|(_, result)| result).collect()
 }
 
+/// What one batch came to: its archives (usually one) and the files that got none.
+#[derive(Debug, Default)]
+pub struct BatchResult {
+    pub archives: Vec<(Vec<String>, Link)>,
+    pub failed: Vec<Failure>,
+}
+
+impl BatchResult {
+    fn failed(file_ids: Vec<String>, error: FailureError) -> Self {
+        BatchResult {
+            archives: Vec::new(),
+            failed: vec![Failure { file_ids, error }],
+        }
+    }
+
+    fn merge(&mut self, other: BatchResult) {
+        self.archives.extend(other.archives);
+        self.failed.extend(other.failed);
+    }
+
+    /// Adds this batch's archives (each with `folders`) and failures to `outcome`.
+    pub fn record(self, outcome: &mut Outcome, folders: &[String]) {
+        for (file_ids, download_url) in self.archives {
+            outcome.archives.push(Archive {
+                download_url,
+                file_count: file_ids.len(),
+                file_ids,
+                folders: folders.to_vec(),
+            });
+        }
+        for failure in self.failed {
+            tracing::warn!(
+                files = failure.file_ids.len(),
+                code = ?failure.error.code,
+                status = failure.error.status,
+                wix_request_id = failure.error.wix_request_id.as_deref(),
+                "files of an archive batch got no link"
+            );
+            outcome.failed.push(failure);
+        }
+    }
+}
+
+/// One archive call for `file_ids` (1 to 1000). When Wix refuses some of the files
+/// (unknown, or private), those are isolated and the rest still get their archive: the IDs
+/// Wix names are taken out at once; when it names none, the batch is halved until each
+/// refused file stands alone (about 2·log2(n) extra calls per refused file), and the good
+/// files are then packed into one archive again with one more call.
+pub async fn archive_batch(client: &WixClient, ctx: &CallContext, file_ids: Vec<String>) -> BatchResult {
+    let mut result = isolate(client, ctx, file_ids).await;
+    if result.archives.len() > 1 {
+        let good: Vec<String> = result
+            .archives
+            .iter()
+            .flat_map(|(ids, _)| ids.iter().cloned())
+            .collect();
+        match client.generate_files_download_url(ctx, &good).await {
+            Ok(link) => result.archives = vec![(good, link)],
+            Err(e) => tracing::info!(
+                code = ?e.kind,
+                archives = result.archives.len(),
+                "the good files of a batch could not be packed into one archive again; keeping the pieces"
+            ),
+        }
+    }
+    result
+}
+
+fn isolate<'a>(client: &'a WixClient, ctx: &'a CallContext, file_ids: Vec<String>) -> BoxFuture<'a, BatchResult> {
+    async move {
+        let error = match client.generate_files_download_url(ctx, &file_ids).await {
+            Ok(link) => {
+                return BatchResult {
+                    archives: vec![(file_ids, link)],
+                    failed: Vec::new(),
+                }
+            }
+            Err(e) => e,
+        };
+        if error.is_nothing_to_download() {
+            let mut failure = error.to_failure();
+            failure.message = format!(
+                "{}: Wix has none of these files to put into an archive (unknown, deleted or an unsupported type)",
+                failure.message
+            );
+            return BatchResult::failed(file_ids, failure);
+        }
+        if !(error.is_unknown_file() || error.is_private_refusal()) || file_ids.is_empty() {
+            return BatchResult::failed(file_ids, error.to_failure());
+        }
+        let named = named_files(&error, &file_ids);
+        if !named.is_empty() {
+            let (refused, rest): (Vec<String>, Vec<String>) = file_ids.into_iter().partition(|id| named.contains(id));
+            let mut result = BatchResult::failed(refused, refusal(&error));
+            if !rest.is_empty() {
+                result.merge(isolate(client, ctx, rest).await);
+            }
+            return result;
+        }
+        if file_ids.len() == 1 {
+            return BatchResult::failed(file_ids, refusal(&error));
+        }
+        let mut left = file_ids;
+        let right = left.split_off(left.len() / 2);
+        let (mut result, right) = tokio::join!(isolate(client, ctx, left), isolate(client, ctx, right));
+        result.merge(right);
+        result
+    }
+    .boxed()
+}
+
+/// The batch's files that Wix's error names, by ID or by position in the request.
+fn named_files(error: &WixError, file_ids: &[String]) -> HashSet<String> {
+    let mut named: HashSet<String> = file_ids
+        .iter()
+        .filter(|id| error.named.file_ids.iter().any(|n| n == *id))
+        .cloned()
+        .collect();
+    named.extend(error.named.positions.iter().filter_map(|&i| file_ids.get(i)).cloned());
+    named
+}
+
+/// The failure of files Wix refused in an archive.
+fn refusal(error: &WixError) -> FailureError {
+    let mut failure = error.to_failure();
+    if error.is_private_refusal() {
+        failure.message = format!(
+            "{}: Wix does not put private files into archives (ask with resolvePrivate: true for their own links)",
+            failure.message
+        );
+    }
+    failure
+}
+
 /// Archives `ids` in consecutive batches of at most 1000.
 pub async fn archive_ids<S: AsRef<str> + Serialize + Sync>(
     client: &WixClient,
@@ -58,17 +194,16 @@ pub async fn archive_ids<S: AsRef<str> + Serialize + Sync>(
 ) -> Outcome {
     let results = in_order(
         calls_ahead(client),
-        batch::batches(ids, MAX_BATCH).map(|chunk| async move {
-            let result = client.generate_files_download_url(ctx, chunk).await;
+        batch::batches(ids, MAX_BATCH).map(|chunk| {
             // The batch's own copy of its IDs is made here, while later calls wait for
             // their start slots, instead of for every batch before the first call.
-            (chunk.iter().map(|id| id.as_ref().to_owned()).collect(), result)
+            async move { archive_batch(client, ctx, chunk.iter().map(|id| id.as_ref().to_owned()).collect()).await }
         }),
     )
     .await;
     let mut outcome = Outcome::default();
-    for (file_ids, result) in results {
-        record(&mut outcome, file_ids, Vec::new(), result);
+    for result in results {
+        result.record(&mut outcome, &[]);
     }
     outcome
 }
@@ -83,30 +218,37 @@ pub async fn archive_planned(
     let results = in_order(
         calls_ahead(client),
         planned.into_iter().map(|plan| async move {
-            let result = client.generate_files_download_url(ctx, &plan.file_ids).await;
-            (plan, result)
+            let result = archive_batch(client, ctx, plan.file_ids).await;
+            (plan.folders, result)
         }),
     )
     .await;
-    for (plan, result) in results {
-        record(outcome, plan.file_ids, plan.folders, result);
+    for (folders, result) in results {
+        result.record(outcome, &folders);
     }
 }
 
-/// One archive call's result in the outcome.
-fn record(outcome: &mut Outcome, file_ids: Vec<String>, folders: Vec<String>, result: Result<String, WixError>) {
-    match result {
-        Ok(download_url) => outcome.archives.push(Archive {
-            download_url,
-            file_count: file_ids.len(),
-            file_ids,
-            folders,
-        }),
-        Err(e) => {
-            tracing::warn!(files = file_ids.len(), code = ?e.kind, status = e.status, wix_request_id = e.wix_request_id.as_deref(), "an archive batch failed");
-            outcome.fail(file_ids, e.to_failure());
-        }
-    }
+/// One private file's temporary link, with its expiry stamped from when it was asked for.
+pub async fn link_one(
+    client: &WixClient,
+    ctx: &CallContext,
+    file: &PrivateFile,
+    expiration_minutes: u32,
+) -> Result<PrivateLink, WixError> {
+    let asked_at = SystemTime::now();
+    let download_url = client
+        .generate_file_download_url(
+            ctx,
+            &file.file_id,
+            file.display_name.as_deref().map(download_name),
+            expiration_minutes,
+        )
+        .await?;
+    Ok(PrivateLink {
+        file_id: file.file_id.clone(),
+        download_url,
+        expires_at: expires_at(asked_at, expiration_minutes),
+    })
 }
 
 /// Gives each private file its own temporary link.
@@ -120,32 +262,29 @@ pub async fn link_private(
     let results = in_order(
         calls_ahead(client),
         files.into_iter().map(|file| async move {
-            let result = client
-                .generate_file_download_url(
-                    ctx,
-                    &file.file_id,
-                    file.display_name.as_deref().map(download_name),
-                    expiration_minutes,
-                )
-                .await;
+            let result = link_one(client, ctx, &file, expiration_minutes).await;
             (file, result)
         }),
     )
     .await;
     for (file, result) in results {
         match result {
-            Ok(download_url) => outcome.private_files.push(PrivateLink {
-                file_id: file.file_id,
-                download_url,
-                expires_at: expires_at(expiration_minutes),
-            }),
+            Ok(link) => outcome.private_files.push(link),
             Err(e) => outcome.fail(vec![file.file_id], e.to_failure()),
         }
     }
 }
 
+/// What the pipeline of [`archive_resolving_private`] has under way.
+enum Work {
+    Archive(usize, BatchResult),
+    Private(usize, String, Result<PrivateLink, WixError>),
+}
+
 /// Looks the files up first: private ones get their own links, public ones go into
-/// archives, IDs Wix does not know fail with `WIX_REJECTED`.
+/// archives, IDs Wix does not know fail with `WIX_REJECTED`. The steps overlap: an archive
+/// call starts as soon as the lookups have found its 1000 public files, and a private
+/// link as soon as its file is found, so nothing waits for the last lookup.
 pub async fn archive_resolving_private<S: AsRef<str>>(
     client: &WixClient,
     ctx: &CallContext,
@@ -153,66 +292,91 @@ pub async fn archive_resolving_private<S: AsRef<str>>(
     expiration_minutes: u32,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let lookups = in_order(
-        calls_ahead(client),
-        batch::batches(ids, MAX_LOOKUP)
-            .map(|chunk| lookup(client, ctx, chunk.iter().map(|id| id.as_ref().to_owned()).collect())),
-    )
-    .await;
-    let mut found: HashMap<String, FileDescriptor> = HashMap::with_capacity(ids.len());
-    for result in lookups {
-        for f in result.files {
-            found.insert(f.id.clone(), f);
+    let lookups = stream::iter(batch::batches(ids, MAX_LOOKUP))
+        .map(|chunk| {
+            let chunk: Vec<String> = chunk.iter().map(|id| id.as_ref().to_owned()).collect();
+            lookup(client, ctx, chunk.clone()).map(move |result| (chunk, result))
+        })
+        .buffered(calls_ahead(client));
+    futures_util::pin_mut!(lookups);
+    let mut work: FuturesUnordered<BoxFuture<'_, Work>> = FuturesUnordered::new();
+    let mut public: Vec<String> = Vec::with_capacity(MAX_BATCH);
+    let (mut archives_started, mut privates_started) = (0usize, 0usize);
+    let mut archived: Vec<(usize, BatchResult)> = Vec::new();
+    let mut linked: Vec<(usize, String, Result<PrivateLink, WixError>)> = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut lookups_done = false;
+    let start_archive = |n: usize, file_ids: Vec<String>| -> BoxFuture<'_, Work> {
+        async move { Work::Archive(n, archive_batch(client, ctx, file_ids).await) }.boxed()
+    };
+    loop {
+        tokio::select! {
+            next = lookups.next(), if !lookups_done => match next {
+                Some((chunk, result)) => {
+                    let failed: HashSet<&str> = result.failed.iter().flat_map(|f| f.file_ids.iter().map(String::as_str)).collect();
+                    let mut found: HashMap<String, FileDescriptor> = result.files.into_iter().map(|f| (f.id.clone(), f)).collect();
+                    for id in chunk {
+                        if failed.contains(id.as_str()) {
+                            continue;
+                        }
+                        match found.remove(&id) {
+                            Some(f) if f.private => {
+                                let file = PrivateFile { file_id: id, display_name: f.display_name };
+                                let n = privates_started;
+                                privates_started += 1;
+                                work.push(async move {
+                                    let result = link_one(client, ctx, &file, expiration_minutes).await;
+                                    Work::Private(n, file.file_id, result)
+                                }.boxed());
+                            }
+                            Some(_) => {
+                                public.push(id);
+                                if public.len() == MAX_BATCH {
+                                    work.push(start_archive(archives_started, std::mem::take(&mut public)));
+                                    archives_started += 1;
+                                }
+                            }
+                            None => unknown.push(id),
+                        }
+                    }
+                    drop(failed);
+                    outcome.failed.extend(result.failed);
+                }
+                None => {
+                    lookups_done = true;
+                    if !public.is_empty() {
+                        work.push(start_archive(archives_started, std::mem::take(&mut public)));
+                        archives_started += 1;
+                    }
+                }
+            },
+            Some(done) = work.next(), if !work.is_empty() => match done {
+                Work::Archive(n, result) => archived.push((n, result)),
+                Work::Private(n, id, result) => linked.push((n, id, result)),
+            },
+            else => break,
         }
-        outcome.failed.extend(result.failed);
     }
-    let failed_lookup: std::collections::HashSet<&str> = outcome
-        .failed
-        .iter()
-        .flat_map(|f| f.file_ids.iter().map(String::as_str))
-        .collect();
-    let mut public = Vec::new();
-    let mut private = Vec::new();
-    let mut unknown = Vec::new();
-    for id in ids.iter().map(AsRef::as_ref) {
-        if failed_lookup.contains(id) {
-            continue;
-        }
-        match found.remove(id) {
-            Some(f) if f.private => private.push(PrivateFile {
-                file_id: id.to_owned(),
-                display_name: f.display_name,
-            }),
-            Some(_) => public.push(id.to_owned()),
-            None => unknown.push(id.to_owned()),
+    archived.sort_unstable_by_key(|(n, _)| *n);
+    for (_, result) in archived {
+        result.record(&mut outcome, &[]);
+    }
+    linked.sort_unstable_by_key(|(n, _, _)| *n);
+    for (_, id, result) in linked {
+        match result {
+            Ok(link) => outcome.private_files.push(link),
+            Err(e) => outcome.fail(vec![id], e.to_failure()),
         }
     }
-    drop(failed_lookup);
     outcome.fail(
         unknown,
         FailureError {
-            code: crate::domain::outcome::FailureCode::WixRejected,
+            code: FailureCode::WixRejected,
             status: None,
             message: "Wix did not return these files when asked for them".to_owned(),
             wix_request_id: None,
         },
     );
-    let planned: Vec<PlannedArchive> = batch::batches(&public, MAX_BATCH)
-        .map(|b| PlannedArchive {
-            file_ids: b.to_vec(),
-            folders: Vec::new(),
-        })
-        .collect();
-    let mut archived = Outcome::default();
-    let mut linked = Outcome::default();
-    tokio::join!(
-        archive_planned(client, ctx, planned, &mut archived),
-        link_private(client, ctx, private, expiration_minutes, &mut linked)
-    );
-    outcome.archives = archived.archives;
-    outcome.private_files = linked.private_files;
-    outcome.failed.extend(archived.failed);
-    outcome.failed.extend(linked.failed);
     outcome
 }
 
@@ -221,8 +385,9 @@ struct Lookup {
     failed: Vec<Failure>,
 }
 
-/// Get Files for one chunk. Wix refuses a whole chunk when one ID is unknown, so a refused
-/// chunk is halved until the unknown IDs stand alone.
+/// Get Files for one chunk. Wix refuses a whole chunk when one ID is unknown, so the IDs it
+/// names are dropped, and a refusal that names none is halved until the unknown IDs stand
+/// alone.
 fn lookup<'a>(client: &'a WixClient, ctx: &'a CallContext, chunk: Vec<String>) -> BoxFuture<'a, Lookup> {
     async move {
         match client.get_files(ctx, &chunk).await {
@@ -230,7 +395,25 @@ fn lookup<'a>(client: &'a WixClient, ctx: &'a CallContext, chunk: Vec<String>) -
                 files,
                 failed: Vec::new(),
             },
-            Err(e) if is_unknown_file(&e) && chunk.len() > 1 => {
+            Err(e) if e.is_unknown_file() && !named_files(&e, &chunk).is_empty() && chunk.len() > 1 => {
+                let named = named_files(&e, &chunk);
+                let (unknown, rest): (Vec<String>, Vec<String>) =
+                    chunk.iter().cloned().partition(|id| named.contains(id));
+                let mut found = if rest.is_empty() {
+                    Lookup {
+                        files: Vec::new(),
+                        failed: Vec::new(),
+                    }
+                } else {
+                    lookup(client, ctx, rest).await
+                };
+                found.failed.push(Failure {
+                    file_ids: unknown,
+                    error: e.to_failure(),
+                });
+                found
+            }
+            Err(e) if e.is_unknown_file() && chunk.len() > 1 => {
                 let right = chunk[chunk.len() / 2..].to_vec();
                 let mut left_chunk = chunk;
                 left_chunk.truncate(left_chunk.len() / 2);
@@ -251,11 +434,6 @@ fn lookup<'a>(client: &'a WixClient, ctx: &'a CallContext, chunk: Vec<String>) -
     .boxed()
 }
 
-fn is_unknown_file(e: &WixError) -> bool {
-    e.kind == WixErrorKind::Rejected
-        && (matches!(e.status, Some(404)) || e.app_code.as_deref() == Some("RESOURCE_NOT_FOUND"))
-}
-
 /// A display name Wix accepts as `downloadFileName` (at most 100 characters).
 fn download_name(name: &str) -> &str {
     match name.char_indices().nth(100) {
@@ -264,9 +442,9 @@ fn download_name(name: &str) -> &str {
     }
 }
 
-/// When a link made now for `minutes` expires, as RFC 3339.
-pub fn expires_at(minutes: u32) -> String {
-    let at = SystemTime::now() + Duration::from_secs(u64::from(minutes) * 60);
+/// When a link asked for at `asked_at` for `minutes` expires, as RFC 3339.
+pub fn expires_at(asked_at: SystemTime, minutes: u32) -> String {
+    let at = asked_at + Duration::from_secs(u64::from(minutes) * 60);
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
@@ -278,7 +456,7 @@ mod tests {
     fn names_and_expiry() {
         assert_eq!(download_name("short.jpg"), "short.jpg");
         assert_eq!(download_name(&"é".repeat(150)).chars().count(), 100);
-        let at = expires_at(60);
-        assert!(at.ends_with('Z') && at.len() == 20, "{at}");
+        let asked = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(expires_at(asked, 60), "2027-01-15T09:00:00Z");
     }
 }

@@ -15,9 +15,15 @@ use tokio::time::Instant;
 use crate::credentials::{parse_secret_json, BoxFuture, Credentials, CredentialsError, CredentialsSource};
 use crate::mail::{Email, MailError, Mailer};
 
+/// The SDK behaviour this build was tested with; pinned so an SDK upgrade cannot change
+/// retry or checksum defaults unnoticed.
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
 /// The shared SDK configuration, with timeouts short enough to stay inside an invocation.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(behavior_version())
         .timeout_config(timeouts())
         .load()
         .await
@@ -115,6 +121,9 @@ impl AwsCredentials {
     }
 }
 
+/// After a failed re-read past the TTL, how long the stale copy is used before trying again.
+const STALE_RETRY: Duration = Duration::from_secs(30);
+
 impl CredentialsSource for AwsCredentials {
     fn current(&self) -> BoxFuture<'_, Result<Arc<Credentials>, CredentialsError>> {
         Box::pin(async move {
@@ -124,9 +133,30 @@ impl CredentialsSource for AwsCredentials {
                     return Ok(creds.clone());
                 }
             }
-            let fresh = self.fetch().await?;
-            *cached = Some((fresh.clone(), Instant::now()));
-            Ok(fresh)
+            match self.fetch().await {
+                Ok(fresh) => {
+                    *cached = Some((fresh.clone(), Instant::now()));
+                    Ok(fresh)
+                }
+                // A secret that was readable a moment ago and is not now (a throttled or
+                // briefly unreachable Secrets Manager): the last good copy still works, and
+                // failing every request would not.
+                Err(e) => match cached.as_mut() {
+                    Some((creds, at)) => {
+                        tracing::warn!(
+                            source = self.store.name(),
+                            error = %e,
+                            "could not read the credentials again; using the last good copy (stale)"
+                        );
+                        let retry_in = STALE_RETRY.min(self.ttl);
+                        *at = Instant::now()
+                            .checked_sub(self.ttl.saturating_sub(retry_in))
+                            .unwrap_or_else(Instant::now);
+                        Ok(creds.clone())
+                    }
+                    None => Err(e),
+                },
+            }
         })
     }
 

@@ -40,6 +40,8 @@ pub struct Config {
     pub secret_cache_ttl: Duration,
     pub signature_tolerance_secs: u64,
     pub private_link_expiration_minutes: u32,
+    /// Cap on a synchronous HTTP request's working time; unset: by event source.
+    pub http_deadline: Option<Duration>,
 }
 
 /// A variable with a value the function cannot use.
@@ -123,6 +125,10 @@ impl Config {
             secret_cache_ttl: Duration::from_secs(number(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0, 86_400)?),
             signature_tolerance_secs: number(&get, "SIGNATURE_TOLERANCE_SECONDS", 300, 1, 86_400)?,
             private_link_expiration_minutes: number(&get, "PRIVATE_LINK_EXPIRATION_MINUTES", 1440, 1, 525_600)? as u32,
+            http_deadline: match get("HTTP_DEADLINE_SECONDS") {
+                Some(_) => Some(Duration::from_secs(number(&get, "HTTP_DEADLINE_SECONDS", 12, 1, 900)?)),
+                None => None,
+            },
         })
     }
 
@@ -247,6 +253,7 @@ mod tests {
         assert_eq!(c.secret_cache_ttl, Duration::from_secs(300));
         assert_eq!(c.signature_tolerance_secs, 300);
         assert_eq!(c.private_link_expiration_minutes, 1440);
+        assert_eq!(c.http_deadline, None);
         assert!(c.backup_include_private);
         assert!(!c.email_enabled());
         match c.credentials {
@@ -257,7 +264,9 @@ mod tests {
 
     #[test]
     fn every_bad_value_names_its_variable() {
-        let cases: [(&str, &str); 14] = [
+        let cases: [(&str, &str); 16] = [
+            ("HTTP_DEADLINE_SECONDS", "0"),
+            ("HTTP_DEADLINE_SECONDS", "soon"),
             ("WIX_MAX_CONCURRENCY", "abc"),
             ("WIX_MAX_CONCURRENCY", "0"),
             ("WIX_REQUESTS_PER_MINUTE", "-1"),

@@ -17,6 +17,5 @@ pub mod entry;
 pub mod local;
 pub mod logging;
 pub mod mail;
-pub mod report;
 pub mod signature;
 pub mod wix;

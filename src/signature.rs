@@ -1,7 +1,7 @@
 //! `X-Archive-Signature: t=<unix seconds>,v1=<hex>`: HMAC-SHA256 over `"<t>." + body`,
 //! checked against every caller key in constant time.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::credentials::SecretString;

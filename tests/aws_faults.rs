@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_secretsmanager::config::{Credentials, Region};
 use common::*;
 use serde_json::json;
 use wix_emulator::{Emulator, EmulatorConfig, Library};
@@ -39,7 +39,7 @@ async fn black_hole() -> String {
 
 fn secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     let conf = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+        .behavior_version(wix_media_archiver::aws::behavior_version())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(endpoint)
@@ -50,7 +50,7 @@ fn secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
 
 fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
     let conf = aws_sdk_sesv2::Config::builder()
-        .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+        .behavior_version(wix_media_archiver::aws::behavior_version())
         .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
             "test", "test", None, None, "test",

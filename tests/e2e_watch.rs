@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use common::{assert_invariant, brief, library_with};
 use serde_json::{json, Value};
 use wix_emulator::{Emulator, EmulatorConfig, Library};
@@ -283,7 +283,7 @@ async fn wait_until_ready(watch: &mut Watch, client: &reqwest::Client) -> Answer
 }
 
 async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(wix_media_archiver::aws::behavior_version())
         .endpoint_url(moto_url())
         .region(Region::new("us-east-1"))
         .timeout_config(

@@ -347,18 +347,23 @@ async fn other_4xx_is_not_retried() {
 }
 
 #[tokio::test]
-async fn unknown_ids_are_reported_when_wix_refuses_them() {
+async fn one_unknown_id_costs_only_itself_its_link() {
     let h = harness(flat(10), &[]).await;
     h.emulator.set_unknown_ids(UnknownIds::Reject);
     let mut ids = flat_ids(3);
-    ids.push("ffffff_00000000000000000000000000000000~mv2.jpg".to_owned());
+    ids.insert(1, "ffffff_00000000000000000000000000000000~mv2.jpg".to_owned());
     let (status, body) = call(&h, &request_for(&ids)).await;
-    assert_eq!(status, 502, "{}", brief(&body));
+    assert_eq!(status, 207, "{}", brief(&body));
     assert_eq!(failure_codes(&body), vec!["WIX_REJECTED"]);
+    assert_eq!(body["failed"][0]["fileIds"], json!([ids[1]]));
     assert!(body["failed"][0]["error"]["message"]
         .as_str()
         .unwrap()
         .contains("RESOURCE_NOT_FOUND"));
+    let archives = body["archives"].as_array().unwrap();
+    assert_eq!(archives.len(), 1, "the good files still share one archive");
+    assert_eq!(archives[0]["fileIds"], json!([ids[0], ids[2], ids[3]]));
+    assert_eq!(h.emulator.api_calls().len(), 2, "Wix named the ID: one call more");
     assert_invariant(&body, &ids);
 }
 
@@ -422,26 +427,44 @@ async fn a_deadline_shorter_than_the_work_reports_the_rest_as_deadline() {
 }
 
 #[tokio::test]
-async fn calls_are_paced_across_concurrent_batches() {
+async fn a_burst_within_the_budget_goes_at_once() {
     let h = harness(
         flat(6000),
-        &[("WIX_REQUESTS_PER_MINUTE", "600"), ("WIX_MAX_CONCURRENCY", "4")],
+        &[("WIX_REQUESTS_PER_MINUTE", "10"), ("WIX_MAX_CONCURRENCY", "5")],
     )
     .await;
+    h.emulator.set_latency(Duration::from_millis(300));
     let ids = flat_ids(5000);
+    let started = Instant::now();
     let (status, _) = call(&h, &request_for(&ids)).await;
     assert_eq!(status, 200);
     let at: Vec<u64> = h.emulator.api_calls().iter().map(|c| c.at_ms).collect();
     assert_eq!(at.len(), 5);
-    // Starts are 100 ms apart; arrivals may jitter by a connection set-up.
-    for i in 0..at.len() {
-        for j in i + 1..at.len() {
-            assert!(
-                at[j] - at[i] + 40 >= (j - i) as u64 * 100,
-                "calls {at:?} closer than the pace allows"
-            );
-        }
-    }
+    // Five calls fit a budget of ten a minute: they start together, not six seconds apart.
+    assert!(at[4] - at[0] < 250, "{at:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn calls_past_the_budget_are_deadline_at_once_when_the_window_cannot_free_in_time() {
+    let h = harness(
+        flat(6000),
+        &[("WIX_REQUESTS_PER_MINUTE", "3"), ("WIX_MAX_CONCURRENCY", "4")],
+    )
+    .await;
+    let ids = flat_ids(5000);
+    let started = Instant::now();
+    let (status, body) = call_with_timeout(&h, &request_for(&ids), Some(Duration::from_secs(10))).await;
+    assert_eq!(status, 207, "{}", brief(&body));
+    assert_eq!(body["archives"].as_array().unwrap().len(), 3);
+    assert_eq!(failure_codes(&body), vec!["DEADLINE", "DEADLINE"]);
+    assert_eq!(h.emulator.api_calls().len(), 3, "no call past the budget");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered without waiting for the window: {:?}",
+        started.elapsed()
+    );
+    assert_invariant(&body, &ids);
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 pub mod address;
 pub mod batch;
+pub mod fit;
 pub mod ids;
+pub mod link;
 pub mod outcome;
 pub mod request;

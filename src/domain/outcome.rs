@@ -5,6 +5,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use serde::Serialize;
 
+use super::link::Link;
+
 /// Contract error codes of a failed batch or file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -37,8 +39,10 @@ pub struct FailureError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Archive {
-    pub download_url: String,
+    pub download_url: Link,
     pub file_count: usize,
+    /// Empty only in an answer shortened to fit Lambda's limit (see [`super::fit`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub file_ids: Vec<String>,
     /// Folder paths the archive's files come from (backups only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -50,7 +54,7 @@ pub struct Archive {
 #[serde(rename_all = "camelCase")]
 pub struct PrivateLink {
     pub file_id: String,
-    pub download_url: String,
+    pub download_url: Link,
     pub expires_at: String,
 }
 
@@ -178,7 +182,7 @@ mod tests {
 
     fn archive(ids: &[&str]) -> Archive {
         Archive {
-            download_url: "https://example.com/a.zip".into(),
+            download_url: Link::new("https://example.com/a.zip"),
             file_count: ids.len(),
             file_ids: ids.iter().map(|s| s.to_string()).collect(),
             folders: vec![],

@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::archive;
+use crate::domain::fit::{self, Shorten, Shortened};
 use crate::domain::outcome::Outcome;
 use crate::domain::request::{self, FieldError, RequestError, RequestLimits};
+use crate::mail::render::{self, LinksMail};
+use crate::mail::Delivery;
 use crate::signature;
 use crate::wix::CallContext;
 
@@ -80,7 +83,11 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => "the body must be sent as Content-Type: application/json".to_owned(),
             ApiError::Request(e) => e.to_string(),
-            ApiError::Internal(m) => m.clone(),
+            // The detail (an AWS error's text can hold account IDs and ARNs) goes to the log
+            // only; the caller may not even be signed, as the caller keys are unreadable.
+            ApiError::Internal(_) => {
+                "internal error; the function's log has the details under this requestId".to_owned()
+            }
         }
     }
 
@@ -123,18 +130,30 @@ impl ApiError {
     }
 }
 
-/// The successful answer's body.
+/// The answer to `POST /archives`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Report<'a> {
-    request_id: &'a str,
-    file_count: usize,
-    duplicates_removed: usize,
+pub struct ArchivesResponse<'a> {
+    pub request_id: &'a str,
+    pub file_count: usize,
+    pub duplicates_removed: usize,
     #[serde(flatten)]
-    outcome: &'a Outcome,
-    emailed_to: &'a [String],
+    pub outcome: Outcome,
+    pub emailed_to: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    email_error: Option<&'a str>,
+    pub email_error: Option<String>,
+    /// Present when the answer was cut down to fit Lambda's payload limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortened: Option<Shortened>,
+}
+
+impl Shorten for ArchivesResponse<'_> {
+    fn outcome_mut(&mut self) -> &mut Outcome {
+        &mut self.outcome
+    }
+    fn set_shortened(&mut self, shortened: Shortened) {
+        self.shortened = Some(shortened);
+    }
 }
 
 /// Handles one HTTP request end to end.
@@ -220,22 +239,15 @@ async fn run(
         tracing::error!(error = %e, "the outcome does not account for every file");
     }
 
-    let (emailed_to, email_error) = if request.email.is_empty() {
-        (Vec::new(), None)
+    let delivery = if request.email.is_empty() {
+        Delivery::default()
     } else {
-        crate::report::deliver(app, &request.email, ids.len(), &outcome, request_id, ctx.respond_by).await
+        let mail = LinksMail::for_request(request_id, ids.len(), &outcome);
+        app.outbox()
+            .send(&request.email, &mail.title, render::render(&mail), ctx.respond_by)
+            .await
     };
     let status = outcome.status().http_status();
-    let body = serde_json::to_string(&Report {
-        request_id,
-        file_count: ids.len(),
-        duplicates_removed: request.ids.duplicates_removed,
-        outcome: &outcome,
-        emailed_to: &emailed_to,
-        email_error: email_error.as_deref(),
-    })
-    .map_err(|e| ApiError::Internal(format!("the response could not be encoded: {e}")))?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "archived");
     let summary = RequestSummary {
         status,
         code: None,
@@ -244,8 +256,26 @@ async fn run(
         archives: outcome.archives.len(),
         private_files: outcome.private_files.len(),
         failed_files: outcome.failed_files(),
-        emailed: emailed_to.len(),
+        emailed: delivery.emailed_to.len(),
     };
+    let mut response = ArchivesResponse {
+        request_id,
+        file_count: ids.len(),
+        duplicates_removed: request.ids.duplicates_removed,
+        outcome,
+        emailed_to: delivery.emailed_to,
+        email_error: delivery.error,
+        shortened: None,
+    };
+    let body = fit::fit(&mut response, fit::ANSWER_LIMIT)
+        .map_err(|e| ApiError::Internal(format!("the response could not be encoded: {e}")))?;
+    if response.shortened.is_some() {
+        tracing::warn!(
+            bytes = body.len(),
+            "the answer was shortened to fit Lambda's payload limit"
+        );
+    }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "archived");
     Ok((
         HttpResponse {
             status,

@@ -45,6 +45,17 @@ impl EventError {
     }
 }
 
+impl From<crate::backup::BackupError> for EventError {
+    fn from(e: crate::backup::BackupError) -> EventError {
+        use crate::backup::BackupError;
+        match e {
+            BackupError::InvalidOptions(m) => EventError::InvalidBackupOptions(m),
+            BackupError::CredentialsUnavailable(m) => EventError::CredentialsUnavailable(m),
+            BackupError::Failed(m) => EventError::BackupFailed(m),
+        }
+    }
+}
+
 impl From<EventError> for Diagnostic {
     fn from(e: EventError) -> Diagnostic {
         Diagnostic {
@@ -146,7 +157,13 @@ impl HttpEvent {
     fn origin(&self) -> Origin {
         match self {
             HttpEvent::RestV1(_) => Origin::RestV1,
-            HttpEvent::HttpV2(_) => Origin::HttpV2,
+            HttpEvent::HttpV2(e) => Origin::HttpV2 {
+                function_url: e
+                    .request_context
+                    .domain_name
+                    .as_deref()
+                    .is_some_and(|d| d.contains(".lambda-url.")),
+            },
             HttpEvent::Alb(alb) => Origin::Alb {
                 multi_value: !alb.multi_value_headers.is_empty(),
             },
@@ -229,7 +246,13 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
     let started = std::time::Instant::now();
     let (payload, context) = event.into_parts();
     tracing::debug!(bytes = payload.get().len(), "event received");
-    let (deadline, respond_by) = deadlines(&context);
+    let kind = classify(&payload);
+    // A synchronous caller gives up long before Lambda would: answer within its limit.
+    let cap = match &kind {
+        Ok(EventKind::Http(event)) => Some(app.config.http_deadline.unwrap_or(event.origin().caller_limit())),
+        _ => None,
+    };
+    let (deadline, respond_by) = deadlines(&context, cap);
     let ctx = CallContext::with_deadlines(deadline, respond_by);
     let request_id = if context.request_id.is_empty() {
         format!("local-{:016x}", fastrand::u64(..))
@@ -246,7 +269,7 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
         .log(&request_id, &ctx, started);
         e
     };
-    let kind = classify(&payload).map_err(refused)?;
+    let kind = kind.map_err(refused)?;
     drop(payload);
     match kind {
         EventKind::Http(event) => {
@@ -275,7 +298,9 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
             Ok(origin.response(response))
         }
         EventKind::Schedule(options) => {
-            let result = crate::backup::run_event(app, options.as_deref(), &request_id, &ctx).await;
+            let result = crate::backup::run_event(app, options.as_deref(), &request_id, &ctx)
+                .await
+                .map_err(EventError::from);
             let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();
             Summary {
                 kind: "backup",
@@ -341,26 +366,32 @@ impl Summary {
     }
 }
 
-/// The invocation's working deadline — the Lambda deadline less a reserve for answering
-/// and mailing (a fifth of the time left, at most 2 s) — and the time the answer must be
-/// ready by (the Lambda deadline less a quarter second). A deadline already past when the
-/// event arrives is treated as absent.
-pub fn deadlines(context: &Context) -> (Option<Instant>, Option<Instant>) {
-    if context.deadline == 0 {
-        return (None, None);
-    }
+/// The invocation's working deadline — the time left (the Lambda deadline, or `cap` from
+/// now when sooner) less a reserve for answering and mailing (a fifth of it, at most 2 s) —
+/// and the time the answer must be ready by (the end less a quarter second at most). A
+/// Lambda deadline already past when the event arrives is treated as absent.
+pub fn deadlines(context: &Context, cap: Option<Duration>) -> (Option<Instant>, Option<Instant>) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    if context.deadline <= now_ms {
-        tracing::warn!(
-            deadline_ms = context.deadline,
-            "the invocation deadline has already passed; running without one"
-        );
-        return (None, None);
-    }
-    let remaining = Duration::from_millis(context.deadline - now_ms);
+    let lambda_left = match context.deadline {
+        0 => None,
+        d if d <= now_ms => {
+            tracing::warn!(
+                deadline_ms = context.deadline,
+                "the invocation deadline has already passed; running without one"
+            );
+            None
+        }
+        d => Some(Duration::from_millis(d - now_ms)),
+    };
+    let remaining = match (lambda_left, cap) {
+        (Some(l), Some(c)) => l.min(c),
+        (Some(l), None) => l,
+        (None, Some(c)) => c,
+        (None, None) => return (None, None),
+    };
     let reserve = (remaining / 5).min(Duration::from_secs(2));
     let margin = (remaining / 10).min(Duration::from_millis(250));
     let now = Instant::now();
@@ -370,46 +401,69 @@ pub fn deadlines(context: &Context) -> (Option<Instant>, Option<Instant>) {
 /// Which kind of HTTP event came in, to answer in its shape.
 enum Origin {
     RestV1,
-    HttpV2,
+    HttpV2 { function_url: bool },
     Alb { multi_value: bool },
 }
 
 impl Origin {
+    /// How long the caller waits: a Wix site's backend gives up after 14 s (it calls through
+    /// the Function URL), API Gateway after 29 s, an ALB after 60 s; a little less of each.
+    fn caller_limit(&self) -> Duration {
+        Duration::from_secs(match self {
+            Origin::HttpV2 { function_url: true } => 12,
+            Origin::RestV1 | Origin::HttpV2 { function_url: false } => 28,
+            Origin::Alb { .. } => 55,
+        })
+    }
+
     fn response(&self, r: HttpResponse) -> Value {
-        let headers: serde_json::Map<String, Value> =
-            r.headers.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-        match self {
-            Origin::RestV1 => json!({
-                "statusCode": r.status, "headers": headers, "multiValueHeaders": {},
-                "body": r.body, "isBase64Encoded": false
-            }),
-            Origin::HttpV2 => json!({
-                "statusCode": r.status, "headers": headers, "cookies": [],
-                "body": r.body, "isBase64Encoded": false
-            }),
+        use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
+        use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
+        use lambda_http::aws_lambda_events::encodings::Body;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &r.headers {
+            if let Ok(value) = http::HeaderValue::from_str(value) {
+                headers.insert(*name, value);
+            }
+        }
+        let status = i64::from(r.status);
+        let body = Some(Body::Text(r.body));
+        let encoded = match self {
+            Origin::RestV1 => {
+                let mut out = ApiGatewayProxyResponse::default();
+                out.status_code = status;
+                out.headers = headers;
+                out.body = body;
+                serde_json::to_value(out)
+            }
+            Origin::HttpV2 { .. } => {
+                let mut out = ApiGatewayV2httpResponse::default();
+                out.status_code = status;
+                out.headers = headers;
+                out.body = body;
+                serde_json::to_value(out)
+            }
             Origin::Alb { multi_value } => {
-                let description = format!(
+                let mut out = AlbTargetGroupResponse::default();
+                out.status_code = status;
+                out.status_description = Some(format!(
                     "{} {}",
                     r.status,
                     http::StatusCode::from_u16(r.status)
                         .ok()
                         .and_then(|s| s.canonical_reason())
                         .unwrap_or("")
-                );
-                let mut out = json!({
-                    "statusCode": r.status, "statusDescription": description,
-                    "body": r.body, "isBase64Encoded": false
-                });
+                ));
                 if *multi_value {
-                    let multi: serde_json::Map<String, Value> =
-                        r.headers.iter().map(|(k, v)| ((*k).to_owned(), json!([v]))).collect();
-                    out["multiValueHeaders"] = Value::Object(multi);
+                    out.multi_value_headers = headers;
                 } else {
-                    out["headers"] = Value::Object(headers);
+                    out.headers = headers;
                 }
-                out
+                out.body = body;
+                serde_json::to_value(out)
             }
-        }
+        };
+        encoded.unwrap_or_else(|_| json!({"statusCode": 500, "body": ""}))
     }
 }
 

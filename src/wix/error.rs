@@ -29,7 +29,23 @@ pub struct WixError {
     pub wix_request_id: Option<String>,
     /// `applicationError.code` when Wix sent one (`RESOURCE_NOT_FOUND`).
     pub app_code: Option<String>,
+    /// What the answer says about which fields and files it refused (boxed: usually empty).
+    pub named: Box<Named>,
 }
+
+/// The refused fields and files an error answer names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Named {
+    /// `ruleName` (or `violatedRule`) of each `validationError.fieldViolations[]` entry.
+    pub rules: Vec<String>,
+    /// File IDs the answer names (`data.fileIds`, `data.fileId`), at most [`MAX_NAMED`].
+    pub file_ids: Vec<String>,
+    /// Positions in the request's `fileIds` the answer names (`"field": "fileIds[3]"`).
+    pub positions: Vec<usize>,
+}
+
+/// Most IDs or positions kept from one answer (a batch holds at most 1000).
+pub const MAX_NAMED: usize = 1000;
 
 /// Longest Wix message kept in a report.
 const MAX_MESSAGE: usize = 300;
@@ -43,6 +59,50 @@ impl WixError {
             message: message.into(),
             wix_request_id: None,
             app_code: None,
+            named: Box::default(),
+        }
+    }
+
+    /// Wix does not know (some of) the files asked for: a 404, or `RESOURCE_NOT_FOUND` as
+    /// an application error or as a validation rule (the SDK's documented shape).
+    pub fn is_unknown_file(&self) -> bool {
+        self.kind == WixErrorKind::Rejected
+            && (self.status == Some(404)
+                || self.app_code.as_deref() == Some("RESOURCE_NOT_FOUND")
+                || self.named.rules.iter().any(|r| r == "RESOURCE_NOT_FOUND"))
+    }
+
+    /// Wix found nothing it could put into an archive (every file unknown or unsupported).
+    pub fn is_nothing_to_download(&self) -> bool {
+        self.kind == WixErrorKind::Rejected
+            && (self.app_code.as_deref() == Some("NOTHING_TO_DOWNLOAD")
+                || self.message.to_ascii_lowercase().contains("nothing to download"))
+    }
+
+    /// Wix refused to put private files into an archive.
+    pub fn is_private_refusal(&self) -> bool {
+        self.kind == WixErrorKind::Rejected && self.app_code.as_deref().is_some_and(|c| c.contains("PRIVATE"))
+    }
+
+    /// Wix refused the credentials themselves, so reading them again may help: every 401,
+    /// and a 403 only when it says the key or token is invalid or expired — not a missing
+    /// permission or a refused private file, which fresh credentials do not change.
+    pub fn is_bad_credentials(&self) -> bool {
+        match self.status {
+            Some(401) => true,
+            Some(403) => {
+                let code = self.app_code.as_deref().unwrap_or("");
+                if ["PERMISSION_DENIED", "FORBIDDEN"].contains(&code) || self.is_private_refusal() {
+                    return false;
+                }
+                let says = |words: &[&str]| {
+                    let text = format!("{code} {}", self.message).to_ascii_lowercase();
+                    words.iter().any(|w| text.contains(w))
+                };
+                ["UNAUTHENTICATED", "INVALID_TOKEN", "TOKEN_EXPIRED", "INVALID_API_KEY"].contains(&code)
+                    || (says(&["invalid", "expired", "revoked"]) && says(&["key", "token", "credential"]))
+            }
+            _ => false,
         }
     }
 
@@ -68,12 +128,33 @@ impl WixError {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let mut app_code = None;
         let mut detail = None;
+        let mut rules = Vec::new();
+        let mut named_ids = Vec::new();
+        let mut named_positions = Vec::new();
         if let Some(body) = &parsed {
             if let Some(app) = body.details.as_ref().and_then(|d| d.application_error.as_ref()) {
                 app_code = app.code.clone().filter(|c| !c.is_empty());
                 detail = app.description.clone().filter(|d| !d.is_empty());
+                if let Some(data) = &app.data {
+                    collect_ids(data, &mut named_ids);
+                }
             }
             if let Some(validation) = body.details.as_ref().and_then(|d| d.validation_error.as_ref()) {
+                for v in &validation.field_violations {
+                    if let Some(rule) = v.rule_name.as_ref().or(v.violated_rule.as_ref()) {
+                        if !rules.contains(rule) {
+                            rules.push(rule.clone());
+                        }
+                    }
+                    if let Some(data) = &v.data {
+                        collect_ids(data, &mut named_ids);
+                    }
+                    if let Some(i) = v.field.as_deref().and_then(position_in_file_ids) {
+                        if named_positions.len() < MAX_NAMED {
+                            named_positions.push(i);
+                        }
+                    }
+                }
                 let fields: Vec<String> = validation
                     .field_violations
                     .iter()
@@ -87,6 +168,18 @@ impl WixError {
                     .collect();
                 if !fields.is_empty() {
                     detail = Some(format!("validation failed ({})", fields.join("; ")));
+                }
+            }
+            if let Some(m) = body
+                .message
+                .as_deref()
+                .filter(|m| m.to_ascii_lowercase().contains("nothing to download"))
+            {
+                if !detail
+                    .as_deref()
+                    .is_some_and(|d| d.to_ascii_lowercase().contains("nothing to download"))
+                {
+                    detail = Some(m.to_owned());
                 }
             }
             if detail.is_none() {
@@ -112,6 +205,11 @@ impl WixError {
             message: truncate(message),
             wix_request_id,
             app_code,
+            named: Box::new(Named {
+                rules,
+                file_ids: named_ids,
+                positions: named_positions,
+            }),
         }
     }
 }
@@ -145,6 +243,7 @@ struct ErrorDetails {
 struct ApplicationError {
     code: Option<String>,
     description: Option<String>,
+    data: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -155,9 +254,37 @@ struct ValidationError {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct FieldViolation {
     field: Option<String>,
     description: Option<String>,
+    rule_name: Option<String>,
+    violated_rule: Option<String>,
+    data: Option<serde_json::Value>,
+}
+
+/// File IDs an error's `data` names: `fileIds: [...]`, `fileId`, or `id`.
+fn collect_ids(data: &serde_json::Value, out: &mut Vec<String>) {
+    let mut push = |v: &serde_json::Value| {
+        if let Some(id) = v.as_str().filter(|s| !s.is_empty()) {
+            if out.len() < MAX_NAMED && !out.iter().any(|o| o == id) {
+                out.push(id.to_owned());
+            }
+        }
+    };
+    if let Some(list) = data.get("fileIds").and_then(serde_json::Value::as_array) {
+        list.iter().for_each(&mut push);
+    }
+    for key in ["fileId", "id"] {
+        if let Some(v) = data.get(key) {
+            push(v);
+        }
+    }
+}
+
+/// `fileIds[3]` → 3.
+fn position_in_file_ids(field: &str) -> Option<usize> {
+    field.strip_prefix("fileIds[")?.strip_suffix(']')?.parse().ok()
 }
 
 #[cfg(test)]
@@ -204,5 +331,68 @@ mod tests {
                 .len()
                 <= MAX_MESSAGE + 3
         );
+    }
+
+    #[test]
+    fn unknown_ids_in_both_shapes_name_the_files() {
+        let validation = br#"{"message": "INVALID_ARGUMENT", "details": {"validationError": {"fieldViolations": [
+            {"field": "fileIds[3]", "description": "file not found", "violatedRule": "OTHER", "ruleName": "RESOURCE_NOT_FOUND", "data": {"fileIds": ["x_1"]}},
+            {"field": "fileIds[7]", "description": "file not found", "ruleName": "RESOURCE_NOT_FOUND"}]}}}"#;
+        let e = WixError::from_answer(WixErrorKind::Rejected, 400, validation, None);
+        assert!(e.is_unknown_file());
+        assert_eq!(e.named.rules, vec!["RESOURCE_NOT_FOUND"]);
+        assert_eq!(e.named.file_ids, vec!["x_1"]);
+        assert_eq!(e.named.positions, vec![3, 7]);
+        let app = br#"{"message": "nf", "details": {"applicationError": {"code": "RESOURCE_NOT_FOUND", "description": "d", "data": {"fileIds": ["a", "b", "a"]}}}}"#;
+        let e = WixError::from_answer(WixErrorKind::Rejected, 400, app, None);
+        assert!(e.is_unknown_file());
+        assert_eq!(e.named.file_ids, vec!["a", "b"]);
+        let other =
+            br#"{"details": {"validationError": {"fieldViolations": [{"field": "fileIds", "ruleName": "MAX_SIZE"}]}}}"#;
+        let e = WixError::from_answer(WixErrorKind::Rejected, 400, other, None);
+        assert!(!e.is_unknown_file());
+        assert!(e.named.positions.is_empty());
+        assert!(WixError::from_answer(WixErrorKind::Rejected, 404, b"", None).is_unknown_file());
+        // A 5xx is never about unknown files, whatever its body says.
+        assert!(!WixError::from_answer(WixErrorKind::Unavailable, 503, app, None).is_unknown_file());
+    }
+
+    #[test]
+    fn nothing_to_download_and_private_refusals() {
+        let nothing = br#"{"message": "Nothing to download", "details": {"applicationError": {"code": "NOTHING_TO_DOWNLOAD", "description": "Nothing to download"}}}"#;
+        assert!(WixError::from_answer(WixErrorKind::Rejected, 400, nothing, None).is_nothing_to_download());
+        let bare = br#"{"message": "Nothing to download"}"#;
+        let e = WixError::from_answer(WixErrorKind::Rejected, 400, bare, None);
+        assert!(e.is_nothing_to_download(), "{}", e.message);
+        let private = br#"{"message": "m", "details": {"applicationError": {"code": "PRIVATE_FILE", "description": "private files cannot be archived", "data": {"fileIds": ["p"]}}}}"#;
+        let e = WixError::from_answer(WixErrorKind::Rejected, 403, private, None);
+        assert!(e.is_private_refusal() && !e.is_bad_credentials());
+        assert_eq!(e.named.file_ids, vec!["p"]);
+    }
+
+    #[test]
+    fn only_bad_keys_and_tokens_ask_for_fresh_credentials() {
+        let answer = |status: u16, body: &[u8]| WixError::from_answer(WixErrorKind::Rejected, status, body, None);
+        assert!(answer(401, b"").is_bad_credentials());
+        assert!(answer(401, br#"{"message": "whatever"}"#).is_bad_credentials());
+        assert!(!answer(403, b"").is_bad_credentials());
+        assert!(!answer(
+            403,
+            br#"{"details": {"applicationError": {"code": "PERMISSION_DENIED", "description": "the key lacks Manage Media Manager"}}}"#
+        )
+        .is_bad_credentials());
+        assert!(!answer(
+            403,
+            br#"{"details": {"applicationError": {"code": "FORBIDDEN", "description": "invalid key"}}}"#
+        )
+        .is_bad_credentials());
+        assert!(answer(
+            403,
+            br#"{"details": {"applicationError": {"code": "UNAUTHENTICATED", "description": "x"}}}"#
+        )
+        .is_bad_credentials());
+        assert!(answer(403, br#"{"message": "The API key is invalid"}"#).is_bad_credentials());
+        assert!(answer(403, br#"{"message": "access token expired"}"#).is_bad_credentials());
+        assert!(!answer(400, br#"{"message": "access token expired"}"#).is_bad_credentials());
     }
 }

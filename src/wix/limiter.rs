@@ -1,30 +1,61 @@
 //! Pacing and concurrency shared by every Wix call of the container: at most `concurrency`
-//! calls in flight, and starts spaced so no 60-second window holds more than
-//! `per_minute` of them.
+//! calls in flight, and at most `per_minute` starts in any 60-second window — a true
+//! sliding window, so a burst up to the budget goes at once and the rest follows as the
+//! window slides. After a 429 an invocation spaces its starts evenly instead (Wix's own
+//! limiter is not documented and may be a bucket that refills smoothly).
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
+/// The window the budget is counted over.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// Kept between a start and the one `per_minute` starts later, beyond the window, so that
+/// network jitter (an early call arriving late, a later one early) cannot put one call too
+/// many into Wix's window.
+const EDGE_MARGIN: Duration = Duration::from_millis(250);
+/// Longest pause a `Retry-After` may impose on the whole container.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// Each further 429 while already spacing calls slows the spacing by this factor.
+const SLOWDOWN: f64 = 0.9;
+/// The slowest the pace gets after repeated 429s: a tenth of the budget.
+const SLOWEST: f64 = 0.1;
+
 /// The shared gate every Wix call passes through.
 #[derive(Debug)]
 pub struct Limiter {
     permits: Semaphore,
-    interval: Duration,
+    per_minute: u32,
     state: Mutex<Pace>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Pace {
-    next_slot: Option<Instant>,
+    /// Start times handed out (some may lie ahead), oldest first, never decreasing.
+    starts: VecDeque<Instant>,
+    /// No start before this (Wix said `Retry-After`).
+    paused_until: Option<Instant>,
+}
+
+/// How an invocation wants its calls spaced; held in its [`super::CallContext`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Smoothing {
+    /// Starts a minute when spacing evenly.
+    pub per_minute: f64,
+    /// Calls started before this do not slow the pace further when they get a 429: they
+    /// were already under way when the pace was set.
+    pub since: Instant,
 }
 
 /// The right to make one call now; dropping it frees the concurrency slot.
 #[derive(Debug)]
 pub struct CallPermit<'a> {
     _permit: SemaphorePermit<'a>,
+    /// When the call was allowed to start.
+    pub started: Instant,
 }
 
 /// The start the caller wanted is later than it may wait.
@@ -32,18 +63,28 @@ pub struct CallPermit<'a> {
 pub struct TooLate;
 
 impl Limiter {
-    /// A gate for `concurrency` calls in flight and `per_minute` starts a minute.
+    /// A gate for `concurrency` calls in flight and `per_minute` starts in any minute.
     pub fn new(concurrency: usize, per_minute: u32) -> Self {
         Limiter {
             permits: Semaphore::new(concurrency.max(1)),
-            interval: Duration::from_secs(60) / per_minute.max(1),
-            state: Mutex::new(Pace { next_slot: None }),
+            per_minute: per_minute.max(1),
+            state: Mutex::new(Pace::default()),
         }
     }
 
-    /// Waits for a concurrency slot, then for the next start slot. Gives up without
-    /// taking a start slot when that slot would come after `latest_start`.
-    pub async fn acquire(&self, latest_start: Option<Instant>) -> Result<CallPermit<'_>, TooLate> {
+    /// The budget of starts per window.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
+    /// Waits for a concurrency slot, then for the first start the window (and `smooth`,
+    /// when set) allows. Gives up without taking a start when that start would come after
+    /// `latest_start`.
+    pub async fn acquire(
+        &self,
+        latest_start: Option<Instant>,
+        smooth: Option<Smoothing>,
+    ) -> Result<CallPermit<'_>, TooLate> {
         let permit = match latest_start {
             Some(latest) => tokio::time::timeout_at(latest, self.permits.acquire())
                 .await
@@ -53,23 +94,96 @@ impl Limiter {
         .expect("the semaphore is never closed");
         let slot = {
             let mut pace = self.state.lock().expect("pace lock");
-            let now = Instant::now();
-            let slot = pace.next_slot.map_or(now, |next| next.max(now));
+            let slot = pace.next_slot(Instant::now(), self.per_minute as usize, smooth);
             if latest_start.is_some_and(|latest| slot > latest) {
                 return Err(TooLate);
             }
-            pace.next_slot = Some(slot + self.interval);
+            pace.starts.push_back(slot);
             slot
         };
         tokio::time::sleep_until(slot).await;
-        Ok(CallPermit { _permit: permit })
+        Ok(CallPermit {
+            _permit: permit,
+            started: slot,
+        })
     }
 
-    /// Holds every later start until `until` (Wix said `Retry-After`).
+    /// Holds every later start until `until`, at most [`MAX_PAUSE`] from now.
     pub fn pause_until(&self, until: Instant) {
+        let until = until.min(Instant::now() + MAX_PAUSE);
         let mut pace = self.state.lock().expect("pace lock");
-        if pace.next_slot.is_none_or(|next| next < until) {
-            pace.next_slot = Some(until);
+        if pace.paused_until.is_none_or(|p| p < until) {
+            pace.paused_until = Some(until);
+        }
+    }
+
+    /// About how long `calls` more starts take from now, at the window's pace (or evenly
+    /// spaced when `smooth` is set). A planning estimate, not a promise.
+    pub fn time_for(&self, calls: usize, smooth: Option<Smoothing>) -> Duration {
+        let now = Instant::now();
+        let mut pace = self.state.lock().expect("pace lock");
+        pace.prune(now);
+        let paused = pace
+            .paused_until
+            .map_or(Duration::ZERO, |p| p.saturating_duration_since(now));
+        let spread = match smooth {
+            Some(s) => WINDOW.mul_f64(calls as f64 / s.per_minute.max(1.0)),
+            None => {
+                let budget = self.per_minute as usize;
+                let free_now = budget.saturating_sub(pace.starts.len());
+                let later = calls.saturating_sub(free_now);
+                (WINDOW + EDGE_MARGIN) * later.div_ceil(budget) as u32
+            }
+        };
+        paused + spread
+    }
+}
+
+impl Pace {
+    /// Forgets starts that can no longer hold a later one back.
+    fn prune(&mut self, now: Instant) {
+        while self.starts.front().is_some_and(|s| *s + WINDOW + EDGE_MARGIN <= now) {
+            self.starts.pop_front();
+        }
+    }
+
+    /// The first start at or after `now` that keeps every window within `budget`, keeps
+    /// starts in the order they were asked for, and honours a pause and the smoothing.
+    fn next_slot(&mut self, now: Instant, budget: usize, smooth: Option<Smoothing>) -> Instant {
+        self.prune(now);
+        let mut slot = now;
+        if let Some(last) = self.starts.back() {
+            slot = slot.max(*last);
+            if let Some(s) = smooth {
+                slot = slot.max(*last + WINDOW.div_f64(s.per_minute.max(0.01)));
+            }
+        }
+        if self.starts.len() >= budget {
+            slot = slot.max(self.starts[self.starts.len() - budget] + WINDOW + EDGE_MARGIN);
+        }
+        if let Some(paused) = self.paused_until {
+            slot = slot.max(paused);
+        }
+        slot
+    }
+}
+
+impl Smoothing {
+    /// The pace after a 429 on a call that started at `started`: even spacing at the
+    /// budget for the first one, a little slower for each later one that started after
+    /// the pace was set.
+    pub fn after_429(current: Option<Smoothing>, budget: u32, started: Instant) -> Smoothing {
+        let budget = f64::from(budget.max(1));
+        match current {
+            None => Smoothing {
+                per_minute: budget,
+                since: Instant::now(),
+            },
+            Some(s) if started >= s.since => Smoothing {
+                per_minute: (s.per_minute * SLOWDOWN).max(budget * SLOWEST),
+                since: Instant::now(),
+            },
+            Some(s) => s,
         }
     }
 }
@@ -77,30 +191,25 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
-    #[tokio::test(start_paused = true)]
-    async fn starts_are_spaced_by_the_rate() {
-        let limiter = Limiter::new(8, 600); // one start every 100 ms
-        let t0 = Instant::now();
-        let mut starts = Vec::new();
-        for _ in 0..5 {
-            let _p = limiter.acquire(None).await.unwrap();
-            starts.push(t0.elapsed().as_millis());
+    /// Every 60-second window of `starts` (sorted) holds at most `budget` of them.
+    fn assert_window(starts: &[Duration], budget: usize) {
+        for (i, s) in starts.iter().enumerate() {
+            let in_window = starts[i..].iter().take_while(|t| **t < *s + WINDOW).count();
+            assert!(in_window <= budget, "{in_window} starts within 60 s of {s:?}");
         }
-        assert_eq!(starts, vec![0, 100, 200, 300, 400]);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn no_window_of_sixty_seconds_exceeds_the_rate() {
-        let limiter = std::sync::Arc::new(Limiter::new(4, 120));
+    async fn starts_of(limiter: Arc<Limiter>, calls: usize, hold: Duration) -> Vec<Duration> {
         let t0 = Instant::now();
         let mut tasks = Vec::new();
-        for _ in 0..300 {
+        for _ in 0..calls {
             let l = limiter.clone();
             tasks.push(tokio::spawn(async move {
-                let _p = l.acquire(None).await.unwrap();
-                let at = t0.elapsed();
-                tokio::time::sleep(Duration::from_millis(700)).await;
+                let permit = l.acquire(None, None).await.unwrap();
+                let at = permit.started - t0;
+                tokio::time::sleep(hold).await;
                 at
             }));
         }
@@ -109,33 +218,139 @@ mod tests {
             starts.push(t.await.unwrap());
         }
         starts.sort();
-        for (i, s) in starts.iter().enumerate() {
-            let in_window = starts[i..]
-                .iter()
-                .take_while(|t| **t < *s + Duration::from_secs(60))
-                .count();
-            assert!(in_window <= 120, "{in_window} starts within 60 s of {s:?}");
+        starts
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_up_to_the_budget_goes_at_once() {
+        let limiter = Arc::new(Limiter::new(100, 100));
+        let starts = starts_of(limiter, 100, Duration::from_millis(50)).await;
+        assert_eq!(starts.last(), Some(&Duration::ZERO), "{starts:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rest_follows_as_the_window_slides() {
+        // 4 in flight, 50 ms a call: 200 in the first 2.5 s, then the window must slide.
+        let limiter = Arc::new(Limiter::new(4, 200));
+        let starts = starts_of(limiter, 300, Duration::from_millis(50)).await;
+        assert_window(&starts, 200);
+        assert_eq!(starts[199], Duration::from_millis(49 * 50), "{:?}", &starts[195..205]);
+        // Call 201 waits for call 1 to leave the window, plus the edge margin.
+        assert_eq!(starts[200], WINDOW + EDGE_MARGIN);
+        // The next hundred go as their predecessors leave: as fast as the first hundred.
+        let last = *starts.last().unwrap();
+        assert!(last < WINDOW + EDGE_MARGIN + Duration::from_millis(1300), "{last:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_window_exceeds_the_budget_under_contention() {
+        let limiter = Arc::new(Limiter::new(4, 120));
+        let starts = starts_of(limiter, 400, Duration::from_millis(700)).await;
+        assert_window(&starts, 120);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_count_like_first_attempts() {
+        // A call that is retried acquires again; every acquisition is a start in the window.
+        let limiter = Limiter::new(1, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            let _p = limiter.acquire(None, None).await.unwrap();
         }
+        let fourth = limiter.acquire(None, None).await.unwrap();
+        assert_eq!(fourth.started - t0, WINDOW + EDGE_MARGIN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn smoothing_spaces_starts_evenly() {
+        let limiter = Limiter::new(8, 600);
+        let smooth = Smoothing {
+            per_minute: 600.0,
+            since: Instant::now(),
+        };
+        let t0 = Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..5 {
+            let p = limiter.acquire(None, Some(smooth)).await.unwrap();
+            starts.push((p.started - t0).as_millis());
+        }
+        assert_eq!(starts, vec![0, 100, 200, 300, 400]);
+    }
+
+    #[test]
+    fn later_429s_slow_the_pace_only_for_calls_started_after_it_was_set() {
+        let t0 = Instant::now();
+        let first = Smoothing::after_429(None, 200, t0);
+        assert_eq!(first.per_minute, 200.0);
+        // A call already under way when the pace was set: no change.
+        assert_eq!(Smoothing::after_429(Some(first), 200, t0), first);
+        let second = Smoothing::after_429(Some(first), 200, first.since);
+        assert!((second.per_minute - 180.0).abs() < 1e-9);
+        let mut s = second;
+        for _ in 0..100 {
+            s = Smoothing::after_429(Some(s), 200, s.since);
+        }
+        assert!((s.per_minute - 20.0).abs() < 1e-9);
     }
 
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_bounded_and_late_starts_are_refused() {
         let limiter = Limiter::new(1, 60_000);
-        let held = limiter.acquire(None).await.unwrap();
+        let held = limiter.acquire(None, None).await.unwrap();
         let latest = Instant::now() + Duration::from_millis(50);
-        assert_eq!(limiter.acquire(Some(latest)).await.err(), Some(TooLate));
+        assert_eq!(limiter.acquire(Some(latest), None).await.err(), Some(TooLate));
         drop(held);
-        assert!(limiter.acquire(Some(latest)).await.is_ok());
+        assert!(limiter.acquire(Some(latest), None).await.is_ok());
         limiter.pause_until(Instant::now() + Duration::from_secs(5));
         assert_eq!(
             limiter
-                .acquire(Some(Instant::now() + Duration::from_secs(1)))
+                .acquire(Some(Instant::now() + Duration::from_secs(1)), None)
                 .await
                 .err(),
             Some(TooLate)
         );
         let t0 = Instant::now();
-        let _p = limiter.acquire(None).await.unwrap();
+        let _p = limiter.acquire(None, None).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_millis(4900));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_window_refuses_at_once_when_the_deadline_is_near() {
+        let limiter = Limiter::new(4, 2);
+        let _a = limiter.acquire(None, None).await.unwrap();
+        let _b = limiter.acquire(None, None).await.unwrap();
+        let t0 = Instant::now();
+        let latest = Some(t0 + Duration::from_secs(10));
+        assert_eq!(limiter.acquire(latest, None).await.err(), Some(TooLate));
+        assert_eq!(t0.elapsed(), Duration::ZERO, "refused without waiting");
+        // The refused call took no start: the window still admits exactly at its edge.
+        let third = limiter.acquire(None, None).await.unwrap();
+        assert_eq!(third.started - t0, WINDOW + EDGE_MARGIN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pauses_are_clamped() {
+        let limiter = Limiter::new(1, 60_000);
+        limiter.pause_until(Instant::now() + Duration::from_secs(86_400));
+        let t0 = Instant::now();
+        let p = limiter.acquire(None, None).await.unwrap();
+        assert_eq!(p.started - t0, MAX_PAUSE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_for_estimates_the_window() {
+        let limiter = Limiter::new(4, 100);
+        assert_eq!(limiter.time_for(100, None), Duration::ZERO);
+        assert_eq!(limiter.time_for(101, None), WINDOW + EDGE_MARGIN);
+        for _ in 0..50 {
+            drop(limiter.acquire(None, None).await.unwrap());
+        }
+        assert_eq!(limiter.time_for(50, None), Duration::ZERO);
+        assert_eq!(limiter.time_for(51, None), WINDOW + EDGE_MARGIN);
+        let smooth = Smoothing {
+            per_minute: 60.0,
+            since: Instant::now(),
+        };
+        assert_eq!(limiter.time_for(10, Some(smooth)), Duration::from_secs(10));
     }
 }

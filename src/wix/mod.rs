@@ -1,11 +1,18 @@
-//! The Wix Media Manager REST adapter.
+//! The Wix Media Manager REST adapter: the client (settings, pool, pacer), the one retry
+//! loop every call goes through, auth headers and tokens, the endpoints, and Wix's shapes.
 
+mod auth;
+mod call;
 mod client;
+mod context;
+mod endpoints;
 mod error;
 mod limiter;
+mod models;
 
-pub use client::{
-    CallContext, CallStats, ClientSettings, FileDescriptor, FolderDescriptor, ListedFile, Page, WixClient,
-};
-pub use error::{WixError, WixErrorKind};
-pub use limiter::Limiter;
+pub use call::retry_after;
+pub use client::{ClientSettings, WixClient};
+pub use context::{CallContext, CallStats};
+pub use error::{Named, WixError, WixErrorKind, MAX_NAMED};
+pub use limiter::{Limiter, Smoothing, WINDOW};
+pub use models::{FileDescriptor, FolderDescriptor, Page};

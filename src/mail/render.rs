@@ -1,15 +1,12 @@
-//! The e-mail report of an outcome: rendered from templates that escape HTML, sent through
-//! the configured mailer.
+//! The links mail: the archives, private links and failures of a request or a link-only
+//! backup, rendered from templates that escape HTML.
 
 use std::sync::OnceLock;
 
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
-use crate::app::App;
 use crate::domain::outcome::{Archive, Failure, Outcome, PrivateLink};
-use crate::mail::{Email, MailError};
-use tokio::time::Instant;
 
 /// A count of files of one media type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,17 +16,17 @@ pub struct TypeCount {
     pub count: usize,
 }
 
-/// A file left out of a backup, and why.
+/// A file left out of a backup, as the mail lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Skipped {
-    pub file_id: String,
+pub struct SkippedFile<'a> {
+    pub file_id: &'a str,
     pub reason: &'static str,
 }
 
-/// What the message shows.
+/// What the links mail shows.
 #[derive(Debug, Serialize)]
-pub struct MailContext<'a> {
+pub struct LinksMail<'a> {
     pub title: String,
     pub request_id: &'a str,
     pub file_count: usize,
@@ -37,15 +34,15 @@ pub struct MailContext<'a> {
     pub private_files: &'a [PrivateLink],
     pub failed: &'a [Failure],
     pub failed_count: usize,
-    pub skipped: &'a [Skipped],
+    pub skipped: Vec<SkippedFile<'a>>,
     pub by_type: &'a [TypeCount],
     pub total_size: Option<String>,
 }
 
-impl<'a> MailContext<'a> {
+impl<'a> LinksMail<'a> {
     /// The context for an HTTP request's outcome.
     pub fn for_request(request_id: &'a str, file_count: usize, outcome: &'a Outcome) -> Self {
-        MailContext {
+        LinksMail {
             title: format!("Your Wix media download links ({file_count} files)"),
             request_id,
             file_count,
@@ -53,7 +50,7 @@ impl<'a> MailContext<'a> {
             private_files: &outcome.private_files,
             failed: &outcome.failed,
             failed_count: outcome.failed_files(),
-            skipped: &[],
+            skipped: Vec::new(),
             by_type: &[],
             total_size: None,
         }
@@ -82,71 +79,11 @@ fn templates() -> &'static Environment<'static> {
 }
 
 /// Renders the plain-text and HTML parts.
-pub fn render(ctx: &MailContext<'_>) -> Result<(String, String), minijinja::Error> {
+pub fn render(mail: &LinksMail<'_>) -> Result<(String, String), minijinja::Error> {
     let env = templates();
-    let text = env.get_template("links.txt")?.render(ctx)?;
-    let html = env.get_template("links.html")?.render(ctx)?;
+    let text = env.get_template("links.txt")?.render(mail)?;
+    let html = env.get_template("links.html")?.render(mail)?;
     Ok((text, html))
-}
-
-/// Mails the outcome of a request to `to`. Returns who it went to, or why it did not go.
-pub async fn deliver(
-    app: &App,
-    to: &[String],
-    file_count: usize,
-    outcome: &Outcome,
-    request_id: &str,
-    respond_by: Option<Instant>,
-) -> (Vec<String>, Option<String>) {
-    let ctx = MailContext::for_request(request_id, file_count, outcome);
-    send(app, to, &ctx, respond_by).await
-}
-
-/// Renders and sends one message, giving up at `respond_by` so the answer still goes out.
-pub async fn send(
-    app: &App,
-    to: &[String],
-    ctx: &MailContext<'_>,
-    respond_by: Option<Instant>,
-) -> (Vec<String>, Option<String>) {
-    let (Some(mailer), Some(from)) = (app.mailer.as_ref(), app.config.email_from.as_ref()) else {
-        return (
-            Vec::new(),
-            Some("e-mail is not configured (EMAIL_FROM is unset)".to_owned()),
-        );
-    };
-    let (text, html) = match render(ctx) {
-        Ok(parts) => parts,
-        Err(e) => {
-            return (
-                Vec::new(),
-                Some(format!("the e-mail could not be rendered: {}", e.kind())),
-            )
-        }
-    };
-    let email = Email {
-        from: from.clone(),
-        to: to.to_vec(),
-        subject: ctx.title.clone(),
-        text,
-        html,
-    };
-    let sent = match respond_by {
-        Some(at) => tokio::time::timeout_at(at, mailer.send(&email))
-            .await
-            .unwrap_or_else(|_| Err(MailError("SES did not answer before the Lambda deadline".to_owned()))),
-        None => mailer.send(&email).await,
-    };
-    match sent {
-        Ok(()) => {
-            tracing::info!(recipients = to.len(), "e-mailed the links");
-            (to.to_vec(), None)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not e-mail the links");
-            (Vec::new(), Some(e.0))
-        }
-    }
 }
 
 fn escape_html(s: &str) -> String {
@@ -189,14 +126,14 @@ mod tests {
     fn html_is_escaped_and_every_link_is_there() {
         let mut outcome = Outcome::default();
         outcome.archives.push(Archive {
-            download_url: "https://example.com/a.zip?x=1&y=2".into(),
+            download_url: crate::domain::link::Link::new("https://example.com/a.zip?x=1&y=2"),
             file_count: 2,
             file_ids: vec!["a".into(), "b".into()],
             folders: vec!["<script>alert(1)</script>".into()],
         });
         outcome.private_files.push(PrivateLink {
             file_id: "p1".into(),
-            download_url: "https://example.com/p1".into(),
+            download_url: crate::domain::link::Link::new("https://example.com/p1"),
             expires_at: "2026-11-28T10:00:00Z".into(),
         });
         outcome.fail(
@@ -208,7 +145,7 @@ mod tests {
                 wix_request_id: None,
             },
         );
-        let ctx = MailContext::for_request("req-1", 4, &outcome);
+        let ctx = LinksMail::for_request("req-1", 4, &outcome);
         let (text, html) = render(&ctx).unwrap();
         assert!(text.contains("https://example.com/a.zip?x=1&y=2"));
         assert!(text.contains("https://example.com/p1") && text.contains("2026-11-28T10:00:00Z"));

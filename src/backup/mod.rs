@@ -1,0 +1,133 @@
+//! The scheduled backup of the whole media library, as steps: [`plan`] (list every file,
+//! skip what cannot be backed up, cut the rest into archives of at most 1000 grouped by
+//! folder), [`folders`] (names for the folders that hold files, read beside the archive
+//! calls), and the run itself — [`links`] for a link-only backup.
+
+pub mod folders;
+pub mod links;
+pub mod options;
+pub mod plan;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+pub use links::BackupReport;
+pub use options::BackupOptions;
+
+use crate::app::App;
+use crate::domain::fit::{self, Shorten, Shortened};
+use crate::domain::outcome::Outcome;
+use crate::mail::render::{self, LinksMail, SkippedFile};
+use crate::wix::CallContext;
+
+/// Why a backup invocation failed as a whole (it has no report to give).
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("invalid backup options: {0}")]
+    InvalidOptions(String),
+    #[error("{0}")]
+    CredentialsUnavailable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Counts for the invocation's summary log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackupCounts {
+    pub listed: usize,
+    pub skipped: usize,
+    pub archives: usize,
+    pub private_files: usize,
+    pub failed_files: usize,
+    pub emailed: usize,
+    pub incomplete: bool,
+}
+
+impl Shorten for BackupReport {
+    fn outcome_mut(&mut self) -> &mut Outcome {
+        &mut self.outcome
+    }
+    fn drop_details(&mut self) -> usize {
+        std::mem::take(&mut self.skipped).len()
+    }
+    fn set_shortened(&mut self, shortened: Shortened) {
+        self.shortened = Some(shortened);
+    }
+}
+
+/// Runs a backup for a schedule event, with `options` over the environment's defaults.
+pub async fn run_event(
+    app: &App,
+    options: Option<&RawValue>,
+    request_id: &str,
+    ctx: &CallContext,
+) -> Result<(Value, BackupCounts), BackupError> {
+    let started = std::time::Instant::now();
+    let options = BackupOptions::parse(options, &app.config).map_err(BackupError::InvalidOptions)?;
+    app.credentials_by(ctx)
+        .await
+        .map_err(|e| BackupError::CredentialsUnavailable(format!("the credentials could not be read: {e}")))?;
+    tracing::info!(root = %options.root_folder, media_types = ?options.media_types, include_private = options.include_private, "backup started");
+
+    let mut report = links::backup(&app.wix, ctx, &options, app.config.private_link_expiration_minutes).await;
+    report.request_id = request_id.to_owned();
+
+    if options.email_to.is_empty() {
+        tracing::info!("the backup report is not mailed: no recipients (BACKUP_EMAIL_TO or emailTo)");
+    } else if app.config.email_from.is_none() || app.mailer.is_none() {
+        tracing::info!("the backup report is not mailed: EMAIL_FROM is unset");
+    } else {
+        let title = format!(
+            "Wix media backup: {} files in {} archives{}",
+            report.file_count,
+            report.outcome.archives.len(),
+            if report.incomplete { " (incomplete)" } else { "" }
+        );
+        let mail = LinksMail {
+            title,
+            request_id,
+            file_count: report.file_count,
+            archives: &report.outcome.archives,
+            private_files: &report.outcome.private_files,
+            failed: &report.outcome.failed,
+            failed_count: report.outcome.failed_files(),
+            skipped: report
+                .skipped
+                .iter()
+                .map(|s| SkippedFile {
+                    file_id: &s.file_id,
+                    reason: s.reason,
+                })
+                .collect(),
+            by_type: &report.by_media_type,
+            total_size: Some(render::human_size(report.total_size_bytes)),
+        };
+        let delivery = app
+            .outbox()
+            .send(&options.email_to, &mail.title, render::render(&mail), ctx.respond_by)
+            .await;
+        report.emailed_to = delivery.emailed_to;
+        report.email_error = delivery.error;
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    let counts = BackupCounts {
+        listed: report.listed_files,
+        skipped: report.skipped_files,
+        archives: report.outcome.archives.len(),
+        private_files: report.outcome.private_files.len(),
+        failed_files: report.outcome.failed_files(),
+        emailed: report.emailed_to.len(),
+        incomplete: report.incomplete,
+    };
+    let json = fit::fit(&mut report, fit::ANSWER_LIMIT)
+        .map_err(|e| BackupError::Failed(format!("the report could not be encoded: {e}")))?;
+    if report.shortened.is_some() {
+        tracing::warn!(
+            bytes = json.len(),
+            "the backup report was shortened to fit Lambda's answer limit"
+        );
+    }
+    let value = serde_json::from_str(&json)
+        .map_err(|e| BackupError::Failed(format!("the report could not be encoded: {e}")))?;
+    Ok((value, counts))
+}
