@@ -23,6 +23,10 @@ Fails (exit 1, one line per problem) when:
   LoggingConfig.LogGroup needs a group named /aws/lambda/<its name>).
 * Backup - a scheduled function (the backup) lacks `ReservedConcurrentExecutions: 1` or
   `Timeout: 900`, or there is no scheduled function at all.
+* Pace - a function lacks a reserved concurrency (the Function URL is public: a flood must
+  not take the account's concurrency) or a `WIX_PACE_SHARE`, or, for some allowed value of
+  the parameters they depend on, the sum over functions of reserved concurrency x share is
+  above 1 (the containers that can run at once would exceed the site's Wix budget).
 
 --self-test runs the checks against small templates built in memory (one fault each) and
 against the real template, and prints `N passed, M failed`.
@@ -348,6 +352,70 @@ def check_backup(template: dict, problems: list[str]) -> None:
             problems.append(f"Backup: Resources/{name} needs Timeout: 900 (has {_shown(timeout)})")
 
 
+def _resolve(value: Any, template: dict, assignment: dict[str, Any]) -> Any:
+    """A literal, a Ref to an assigned parameter, or a FindInMap over those."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Ref":
+            return assignment.get(arg)
+        if fn == "Fn::FindInMap" and isinstance(arg, list) and len(arg) == 3:
+            keys = [_resolve(a, template, assignment) for a in arg]
+            try:
+                return template["Mappings"][str(keys[0])][str(keys[1])][str(keys[2])]
+            except (KeyError, TypeError):
+                return None
+        return None
+    return value
+
+
+def _refs(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return {value["Ref"]}
+        return set().union(*(_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def check_pace(template: dict, problems: list[str]) -> None:
+    resources = template.get("Resources") or {}
+    functions = {n: merged_function_properties(template, r) for n, r in resources.items() if (r or {}).get("Type") == SERVERLESS_FUNCTION}
+    parts: dict[str, tuple[Any, Any]] = {}
+    for name, props in functions.items():
+        rce = props.get("ReservedConcurrentExecutions")
+        share = ((props.get("Environment") or {}).get("Variables") or {}).get("WIX_PACE_SHARE")
+        if rce is None:
+            problems.append(f"Pace: Resources/{name} has no ReservedConcurrentExecutions")
+        if share is None:
+            problems.append(f"Pace: Resources/{name} has no WIX_PACE_SHARE")
+        if rce is not None and share is not None:
+            parts[name] = (rce, share)
+    params = sorted(set().union(*(_refs(v) for pair in parts.values() for v in pair)) if parts else set())
+    choices: list[list[Any]] = []
+    for p in params:
+        spec = (template.get("Parameters") or {}).get(p) or {}
+        allowed = spec.get("AllowedValues") or ([spec["Default"]] if "Default" in spec else [])
+        if not allowed:
+            problems.append(f"Pace: parameter {p} has neither AllowedValues nor a Default to check")
+            return
+        choices.append(allowed)
+    import itertools
+
+    for combo in itertools.product(*choices):
+        assignment = dict(zip(params, combo))
+        total = 0.0
+        for name, (rce, share) in parts.items():
+            r, sh = _resolve(rce, template, assignment), _resolve(share, template, assignment)
+            try:
+                total += float(r) * float(sh)
+            except (TypeError, ValueError):
+                problems.append(f"Pace: Resources/{name}: cannot evaluate concurrency {_shown(r)} x share {_shown(sh)} for {assignment}")
+                return
+        if total > 1.0 + 1e-9:
+            problems.append(f"Pace: the functions' containers may take {total:.3f} of the site's Wix budget with {assignment}")
+
+
 # --------------------------------------------------------------------------- SAM transform
 
 _SAM: bool | None = None
@@ -410,6 +478,7 @@ def run_checks(template: dict, verbose: bool = False) -> list[str]:
         ("schedules have a dead-letter queue", check_schedules),
         ("log groups have a retention and every function uses one", check_logs),
         ("the backup function: ReservedConcurrentExecutions 1, Timeout 900", check_backup),
+        ("reserved concurrency x pace share within the site's budget", check_pace),
     ]
     for title, step in steps:
         before = len(problems)
@@ -446,7 +515,9 @@ def _base() -> dict:
         "Parameters": {
             "SecretArn": {"Type": "String", "Default": ""},
             "ParamName": {"Type": "String", "Default": "/wix/x"},
+            "HttpConcurrency": {"Type": "Number", "Default": 2, "AllowedValues": [1, 2]},
         },
+        "Mappings": {"Share": {"1": {"Http": "0.5"}, "2": {"Http": "0.25"}}},
         "Conditions": {"HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SecretArn"}, ""]}]}},
         "Globals": {
             "Function": {
@@ -461,6 +532,8 @@ def _base() -> dict:
                 "Type": SERVERLESS_FUNCTION,
                 "Properties": {
                     "Timeout": 120,
+                    "ReservedConcurrentExecutions": {"Ref": "HttpConcurrency"},
+                    "Environment": {"Variables": {"WIX_PACE_SHARE": {"Fn::FindInMap": ["Share", {"Ref": "HttpConcurrency"}, "Http"]}}},
                     "LoggingConfig": {"LogGroup": {"Ref": "HttpLogs"}},
                     "Policies": [
                         {
@@ -509,6 +582,7 @@ def _base() -> dict:
                 "Properties": {
                     "Timeout": 900,
                     "ReservedConcurrentExecutions": 1,
+                    "Environment": {"Variables": {"WIX_PACE_SHARE": "0.5"}},
                     "LoggingConfig": {"LogGroup": {"Ref": "BackupLogs"}},
                     "Events": {
                         "Weekly": {
@@ -651,6 +725,15 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
     def no_backup(t):
         del t["Resources"]["Backup"]["Properties"]["Events"]
 
+    def http_without_concurrency(t):
+        del t["Resources"]["Http"]["Properties"]["ReservedConcurrentExecutions"]
+
+    def pace_over_budget(t):
+        t["Mappings"]["Share"]["2"]["Http"] = "0.3"
+
+    def backup_without_share(t):
+        del t["Resources"]["Backup"]["Properties"]["Environment"]
+
     # Shapes that must NOT be reported.
     def scoped_wildcards_pass(t):
         _stmt(t)["Action"] = ["ssm:GetParameter*"]
@@ -694,6 +777,9 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
         ("a backup with reserved concurrency 2", backup_concurrency_two, "ReservedConcurrentExecutions: 1"),
         ("a backup with Timeout 300", backup_short_timeout, "Timeout: 900"),
         ("no scheduled backup function", no_backup, "no function has a Schedule"),
+        ("an HTTP function without reserved concurrency", http_without_concurrency, "Http has no ReservedConcurrentExecutions"),
+        ("pace shares over the budget for one allowed value", pace_over_budget, "may take 1.100"),
+        ("a function without WIX_PACE_SHARE", backup_without_share, "Backup has no WIX_PACE_SHARE"),
         ("the small base template", None, None),
         ("scoped wildcards (ssm:GetParameter*, bucket/*, log-group:x:*)", scoped_wildcards_pass, None),
         ("a log group named /aws/lambda/${Fn}", default_log_group_name_passes, None),

@@ -35,6 +35,8 @@ pub struct Config {
     pub max_files_per_request: usize,
     pub wix_max_concurrency: usize,
     pub wix_requests_per_minute: u32,
+    /// This container's share of `wix_requests_per_minute` (0 < share ≤ 1).
+    pub wix_pace_share: f64,
     pub wix_max_retries: u32,
     pub wix_timeout: Duration,
     pub secret_cache_ttl: Duration,
@@ -120,6 +122,13 @@ impl Config {
             max_files_per_request: number(&get, "MAX_FILES_PER_REQUEST", 50_000, 1, 1_000_000)? as usize,
             wix_max_concurrency: number(&get, "WIX_MAX_CONCURRENCY", 4, 1, 64)? as usize,
             wix_requests_per_minute: number(&get, "WIX_REQUESTS_PER_MINUTE", 180, 1, 100_000)? as u32,
+            wix_pace_share: match get("WIX_PACE_SHARE") {
+                None => 1.0,
+                Some(raw) => match raw.parse::<f64>() {
+                    Ok(share) if share > 0.0 && share <= 1.0 => share,
+                    _ => return Err(bad("WIX_PACE_SHARE", "must be a number above 0 and at most 1")),
+                },
+            },
             wix_max_retries: number(&get, "WIX_MAX_RETRIES", 5, 0, 20)? as u32,
             wix_timeout: Duration::from_secs(number(&get, "WIX_TIMEOUT_SECONDS", 10, 1, 900)?),
             secret_cache_ttl: Duration::from_secs(number(&get, "SECRET_CACHE_TTL_SECONDS", 300, 0, 86_400)?),
@@ -130,6 +139,11 @@ impl Config {
                 None => None,
             },
         })
+    }
+
+    /// Wix calls a minute this container may start: its share of the site's budget.
+    pub fn wix_pace(&self) -> u32 {
+        ((f64::from(self.wix_requests_per_minute) * self.wix_pace_share).floor() as u32).max(1)
     }
 
     /// Whether requests may ask for the links by e-mail.
@@ -254,6 +268,7 @@ mod tests {
         assert_eq!(c.signature_tolerance_secs, 300);
         assert_eq!(c.private_link_expiration_minutes, 1440);
         assert_eq!(c.http_deadline, None);
+        assert_eq!(c.wix_pace(), 180);
         assert!(c.backup_include_private);
         assert!(!c.email_enabled());
         match c.credentials {
@@ -264,7 +279,10 @@ mod tests {
 
     #[test]
     fn every_bad_value_names_its_variable() {
-        let cases: [(&str, &str); 16] = [
+        let cases: [(&str, &str); 19] = [
+            ("WIX_PACE_SHARE", "0"),
+            ("WIX_PACE_SHARE", "1.5"),
+            ("WIX_PACE_SHARE", "half"),
             ("HTTP_DEADLINE_SECONDS", "0"),
             ("HTTP_DEADLINE_SECONDS", "soon"),
             ("WIX_MAX_CONCURRENCY", "abc"),
@@ -339,5 +357,15 @@ mod tests {
         assert_eq!(c.backup_email_to, vec!["a@example.com", "b@example.com"]);
         assert_eq!(c.backup_media_types, vec!["IMAGE", "VIDEO"]);
         assert!(!c.backup_include_private);
+    }
+
+    #[test]
+    fn a_share_of_the_site_budget() {
+        let mut vars = LOCAL.to_vec();
+        vars.extend([("WIX_REQUESTS_PER_MINUTE", "180"), ("WIX_PACE_SHARE", "0.25")]);
+        assert_eq!(load(&vars).unwrap().wix_pace(), 45);
+        let mut tiny = LOCAL.to_vec();
+        tiny.extend([("WIX_REQUESTS_PER_MINUTE", "3"), ("WIX_PACE_SHARE", "0.05")]);
+        assert_eq!(load(&tiny).unwrap().wix_pace(), 1, "never zero");
     }
 }

@@ -346,7 +346,7 @@ async fn a_rotated_wix_key_works_after_one_refresh() {
 }
 
 #[tokio::test]
-async fn unreadable_credentials_give_500_naming_secret_and_field_without_calling_wix() {
+async fn unreadable_credentials_give_a_bare_500_and_log_the_secret_and_field_without_calling_wix() {
     let _serial = setup().await;
     let emu = emulator_config(API_KEY);
     let emulator = Emulator::start(emu.clone()).await.unwrap();
@@ -379,22 +379,58 @@ async fn unreadable_credentials_give_500_naming_secret_and_field_without_calling
     ];
     for (location, needle) in cases {
         let app = app(&emulator, &[("WIX_CREDENTIALS_SECRET", location)]).await.unwrap();
+        LOGS.lock().unwrap().clear();
         let (status, body) = send(&app, &signed_by_caller(&flat_ids(2), json!({}))).await;
         assert_eq!(status, 500, "{location}: {}", brief(&body));
         assert_eq!(body["error"]["code"], "INTERNAL");
-        let message = body["error"]["message"].as_str().unwrap();
         let name = location.trim_start_matches("ssm:");
+        // The caller (who may not even be signed: the caller keys are in that secret) is told
+        // nothing about it; the log names the secret and what is wrong with it.
+        assert_is_bare_internal(&body, &[name, needle, API_KEY]);
+        let logs = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
         assert!(
-            message.contains(name) && message.contains(needle),
-            "{location}: {message}"
+            logs.contains(name) && logs.contains(needle),
+            "{location}: the log says why"
         );
-        assert!(!message.contains(API_KEY), "{message}");
     }
     assert!(emulator.api_calls().is_empty(), "no Wix call without credentials");
 }
 
 #[tokio::test]
-async fn a_denied_read_names_the_secret() {
+async fn an_unreadable_secret_past_its_ttl_falls_back_to_the_last_good_copy() {
+    let _serial = setup().await;
+    let emu = emulator_config(API_KEY);
+    let emulator = Emulator::start(emu.clone()).await.unwrap();
+    create_secret("wix/flaky", &api_key_secret(&emu, API_KEY)).await;
+    let app = app(
+        &emulator,
+        &[
+            ("WIX_CREDENTIALS_SECRET", "wix/flaky"),
+            ("SECRET_CACHE_TTL_SECONDS", "1"),
+        ],
+    )
+    .await
+    .unwrap();
+    let (status, _) = send(&app, &signed_by_caller(&flat_ids(2), json!({}))).await;
+    assert_eq!(status, 200);
+    // The secret goes away (a denied or throttled read looks the same to the function).
+    aws_sdk_secretsmanager::Client::new(&sdk().await)
+        .delete_secret()
+        .secret_id("wix/flaky")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    LOGS.lock().unwrap().clear();
+    let (status, body) = send(&app, &signed_by_caller(&flat_ids(2), json!({}))).await;
+    assert_eq!(status, 200, "served with the stale copy: {}", brief(&body));
+    let logs = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("last good copy (stale)"), "the log says so");
+}
+
+#[tokio::test]
+async fn a_denied_read_is_logged_not_answered() {
     let _serial = setup().await;
     // Secrets Manager answering AccessDenied, as IAM would without the grant.
     let denied = wiremock::MockServer::start().await;
@@ -424,14 +460,25 @@ async fn a_denied_read_names_the_secret() {
         None,
     )
     .unwrap();
+    LOGS.lock().unwrap().clear();
     let (status, body) = send(&app, &signed_by_caller(&flat_ids(2), json!({}))).await;
     assert_eq!(status, 500);
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("wix/locked") && message.contains("AccessDeniedException"),
-        "{message}"
-    );
+    // AWS's AccessDenied text carries account IDs and ARNs: the log only.
+    assert_is_bare_internal(&body, &["wix/locked", "AccessDenied", "secretsmanager:"]);
+    let logs = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("wix/locked") && logs.contains("AccessDeniedException"));
     assert!(emulator.api_calls().is_empty());
+}
+
+/// A 500 that says nothing but INTERNAL and where to look (the requestId in the log).
+fn assert_is_bare_internal(body: &Value, never: &[&str]) {
+    assert_eq!(body["error"]["code"], "INTERNAL");
+    let text = body.to_string();
+    for word in never {
+        assert!(!text.contains(word), "{word:?} in {text}");
+    }
+    assert!(body["requestId"].as_str().is_some_and(|r| !r.is_empty()), "{text}");
+    assert!(body["error"]["details"].as_array().unwrap().is_empty(), "{text}");
 }
 
 async fn sent_messages() -> Vec<Value> {

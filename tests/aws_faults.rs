@@ -107,11 +107,8 @@ async fn secrets_manager_unreachable_answers_500_quickly_without_calling_wix() {
         .unwrap();
     let (status, body) = http_parts(&response);
     assert_eq!(status, 500);
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("wix/media-archiver") && message.contains("could not connect"),
-        "{message}"
-    );
+    assert_eq!(body["error"]["code"], "INTERNAL");
+    assert!(!body.to_string().contains("wix/media-archiver"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
     assert!(emulator.api_calls().is_empty());
 }
@@ -135,11 +132,7 @@ async fn secrets_manager_silent_is_given_up_before_the_lambda_times_out() {
         elapsed < Duration::from_secs(4),
         "answered within the Lambda timeout: {elapsed:?}"
     );
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("credentials"),
-        "{}",
-        brief(&body)
-    );
+    assert_eq!(body["error"]["code"], "INTERNAL", "{}", brief(&body));
 
     let event = json!({"source": "aws.events", "detail-type": "Scheduled Event"});
     let started = Instant::now();

@@ -427,6 +427,25 @@ async fn a_deadline_shorter_than_the_work_reports_the_rest_as_deadline() {
 }
 
 #[tokio::test]
+async fn a_synchronous_answer_comes_within_the_callers_limit() {
+    // The Lambda may run a minute, but the caller waits three seconds.
+    let h = harness(
+        flat(3100),
+        &[("HTTP_DEADLINE_SECONDS", "3"), ("WIX_MAX_CONCURRENCY", "1")],
+    )
+    .await;
+    h.emulator.set_latency(Duration::from_millis(700));
+    let ids = flat_ids(3000);
+    let started = Instant::now();
+    let (status, body) = call_with_timeout(&h, &request_for(&ids), Some(Duration::from_secs(60))).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(status, 207, "{}", brief(&body));
+    assert!(failure_codes(&body).iter().all(|c| c == "DEADLINE"), "{}", brief(&body));
+    assert_eq!(body["archives"].as_array().unwrap().len(), 1);
+    assert_invariant(&body, &ids);
+}
+
+#[tokio::test]
 async fn a_burst_within_the_budget_goes_at_once() {
     let h = harness(
         flat(6000),

@@ -1,22 +1,27 @@
-//! What Wix answers: `WixError::from_answer` on arbitrary bodies and statuses, and the
-//! typed 2xx shapes (`FileDescriptor`, `ListedFile`, `FolderDescriptor`, and Search Files /
-//! List Folders / Get Files pages mirroring the client's private `Resp` structs).
+//! What Wix answers: `WixError::from_answer` on arbitrary bodies and statuses, the typed
+//! 2xx shapes (`FileDescriptor`, `FolderDescriptor`, and Search Files / List Folders / Get
+//! Files pages mirroring the client's private `Resp` structs), and `Retry-After` values.
 //!
 //! Input: the whole input is the answer body; the status is derived from its bytes
-//! (mostly 400..=599, sometimes any u16).
+//! (mostly 400..=599, sometimes any u16). The input's first line, as text, is also read as
+//! a `Retry-After` header value.
 //!
 //! Checked, besides "never panics":
 //! - the error message is at most 303 bytes (300 plus `…`), starts with
 //!   `Wix answered <status>`, keeps kind, status and request ID, and an app code is never
-//!   empty; `to_failure` keeps status, message and request ID;
-//! - `FileDescriptor` and `ListedFile` (same fields) accept the same bodies and read the
-//!   same values; `sizeInBytes` is the JSON number, or the string's trimmed u64, or none.
+//!   empty; `to_failure` keeps status, message and request ID; the IDs and positions an
+//!   error names are at most `MAX_NAMED` each, and named IDs are never empty;
+//! - `sizeInBytes` is the JSON number, or the string's trimmed u64, or none;
+//! - a `Retry-After` (seconds of any length, HTTP dates of any year) is at most a week and
+//!   can be added to an `Instant` without overflow.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::Value;
-use wix_media_archiver::wix::{FileDescriptor, FolderDescriptor, ListedFile, WixError, WixErrorKind};
+use wix_media_archiver::wix::{
+    retry_after, FileDescriptor, FolderDescriptor, WixError, WixErrorKind, MAX_NAMED, RETRY_AFTER_CEILING,
+};
 
 const KINDS: [WixErrorKind; 5] = [
     WixErrorKind::Rejected,
@@ -46,7 +51,7 @@ struct Cursors {
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 struct SearchPage {
-    files: Option<Vec<ListedFile>>,
+    files: Option<Vec<FileDescriptor>>,
     next_cursor: Option<NextCursor>,
 }
 
@@ -104,32 +109,19 @@ fuzz_target!(|body: &[u8]| {
     );
     assert_eq!(e.to_string(), e.message);
 
+    assert!(e.named.file_ids.len() <= MAX_NAMED && e.named.positions.len() <= MAX_NAMED);
+    assert!(e.named.file_ids.iter().all(|id| !id.is_empty()));
+
+    let first_line = body.split(|b| *b == b'\n').next().unwrap_or_default();
+    if let Ok(value) = std::str::from_utf8(first_line) {
+        if let Some(wait) = retry_after(Some(value), std::time::SystemTime::now()) {
+            assert!(wait <= RETRY_AFTER_CEILING, "{value:?} gave {wait:?}");
+            let _ = std::time::Instant::now() + wait;
+        }
+    }
+
     let file = serde_json::from_slice::<FileDescriptor>(body);
-    let listed = serde_json::from_slice::<ListedFile>(body);
-    assert_eq!(file.is_ok(), listed.is_ok(), "FileDescriptor and ListedFile disagree");
-    if let (Ok(file), Ok(listed)) = (&file, &listed) {
-        assert_eq!(
-            (
-                &file.id,
-                &file.display_name,
-                &file.parent_folder_id,
-                file.private,
-                &file.media_type,
-                &file.operation_status,
-                &file.state,
-                file.size_in_bytes
-            ),
-            (
-                &listed.id,
-                &listed.display_name,
-                &listed.parent_folder_id,
-                listed.private,
-                &listed.media_type,
-                &listed.operation_status,
-                &listed.state,
-                listed.size_in_bytes
-            )
-        );
+    if let Ok(file) = &file {
         // serde_json skips unknown fields without checking their strings' UTF-8, so a
         // descriptor may parse from a body that is not strictly JSON (harmless here: those
         // fields are dropped). The value checks need the strict reading.

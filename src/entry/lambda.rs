@@ -523,4 +523,50 @@ mod tests {
             Err(EventError::InvalidBackupOptions(_))
         ));
     }
+
+    fn context(deadline_in: Option<Duration>) -> Context {
+        let mut context = Context::default();
+        context.deadline = deadline_in.map_or(0, |d| {
+            (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + d).as_millis() as u64
+        });
+        context
+    }
+
+    fn within(at: Option<Instant>, expected: Duration) -> bool {
+        let left = at.unwrap().saturating_duration_since(Instant::now());
+        left <= expected && left + Duration::from_millis(200) >= expected
+    }
+
+    #[test]
+    fn the_caller_limit_caps_the_lambda_deadline() {
+        let (work, answer) = deadlines(&context(Some(Duration::from_secs(60))), Some(Duration::from_secs(12)));
+        assert!(within(work, Duration::from_secs(10)), "{work:?}");
+        assert!(within(answer, Duration::from_millis(11_750)), "{answer:?}");
+        // The Lambda deadline still wins when it is sooner.
+        let (work, _) = deadlines(&context(Some(Duration::from_secs(5))), Some(Duration::from_secs(12)));
+        assert!(within(work, Duration::from_secs(4)), "{work:?}");
+        // A local runtime's deadline in the past counts as none; the cap still holds.
+        let (work, _) = deadlines(&context(None), Some(Duration::from_secs(12)));
+        assert!(within(work, Duration::from_secs(10)), "{work:?}");
+        assert_eq!(deadlines(&context(None), None), (None, None));
+    }
+
+    #[test]
+    fn callers_wait_as_long_as_their_service_does() {
+        let origin = |json: &str| match kind(json) {
+            Ok(EventKind::Http(e)) => e.origin().caller_limit().as_secs(),
+            other => panic!("{other:?}"),
+        };
+        let v2 = |domain: &str| {
+            format!(
+                r#"{{"version": "2.0", "rawPath": "/archives", "requestContext": {{"domainName": "{domain}", "http": {{"method": "POST", "path": "/archives"}}}}}}"#
+            )
+        };
+        assert_eq!(origin(&v2("abc.lambda-url.us-east-1.on.aws")), 12);
+        assert_eq!(origin(&v2("abc.execute-api.us-east-1.amazonaws.com")), 28);
+        assert_eq!(origin(include_str!("../../events/rest-api-archives.json")), 28);
+        assert_eq!(origin(include_str!("../../events/alb-archives.json")), 55);
+        assert_eq!(origin(include_str!("../../events/function-url-archives.json")), 12);
+        assert_eq!(origin(include_str!("../../events/http-api-archives.json")), 28);
+    }
 }

@@ -265,7 +265,7 @@ impl WixClient {
         if status == StatusCode::TOO_MANY_REQUESTS {
             ctx.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             self.learn_from_429(ctx, permit.started);
-            let wait = retry_after(&headers, std::time::SystemTime::now());
+            let wait = retry_after_header(&headers);
             if let Some(wait) = wait {
                 self.limiter.pause_until(Instant::now() + wait.min(MAX_PAUSE));
             }
@@ -285,7 +285,7 @@ impl WixClient {
         }
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             let error = WixError::from_answer(WixErrorKind::Unavailable, code, &body, wix_request_id);
-            let wait = retry_after(&headers, std::time::SystemTime::now()).filter(|w| *w <= MAX_RETRY_AFTER);
+            let wait = retry_after_header(&headers).filter(|w| *w <= MAX_RETRY_AFTER);
             return Ok(Attempt::Retry { error, wait });
         }
         let kind = if status.is_server_error() {
@@ -364,11 +364,17 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 
 /// Longest `Retry-After` read as such; anything longer is read as this, so no later
 /// arithmetic on instants can overflow.
-const RETRY_AFTER_CEILING: Duration = Duration::from_secs(7 * 86_400);
+pub const RETRY_AFTER_CEILING: Duration = Duration::from_secs(7 * 86_400);
 
-/// `Retry-After` as seconds or an HTTP date, capped at a week. A date in the past is zero.
-pub fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+/// The answer's `Retry-After`, read by [`retry_after`].
+fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+    retry_after(headers.get(RETRY_AFTER)?.to_str().ok(), std::time::SystemTime::now())
+}
+
+/// A `Retry-After` value as seconds or an HTTP date, capped at a week; a date in the past is
+/// zero, anything else unreadable is none.
+pub fn retry_after(value: Option<&str>, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Digits only: a number of seconds, however many digits.
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
@@ -401,12 +407,13 @@ mod tests {
     fn with(value: &str) -> Option<Duration> {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, value.parse().unwrap());
-        retry_after(&h, SystemTime::now())
+        retry_after_header(&h)
     }
 
     #[test]
     fn retry_after_forms() {
-        assert_eq!(retry_after(&HeaderMap::new(), SystemTime::now()), None);
+        assert_eq!(retry_after_header(&HeaderMap::new()), None);
+        assert_eq!(retry_after(None, SystemTime::now()), None);
         assert_eq!(with("3"), Some(Duration::from_secs(3)));
         assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));

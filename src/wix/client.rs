@@ -36,7 +36,7 @@ impl ClientSettings {
             timeout: config.wix_timeout,
             max_retries: config.wix_max_retries,
             concurrency: config.wix_max_concurrency,
-            requests_per_minute: config.wix_requests_per_minute,
+            requests_per_minute: config.wix_pace(),
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(8),
         }

@@ -10,7 +10,7 @@ mod error;
 mod limiter;
 mod models;
 
-pub use call::retry_after;
+pub use call::{retry_after, RETRY_AFTER_CEILING};
 pub use client::{ClientSettings, WixClient};
 pub use context::{CallContext, CallStats};
 pub use error::{Named, WixError, WixErrorKind, MAX_NAMED};
