@@ -18,4 +18,6 @@ pub mod local;
 pub mod logging;
 pub mod mail;
 pub mod signature;
+pub mod storage;
 pub mod wix;
+pub mod zipdir;

@@ -29,11 +29,16 @@ pip_install() {
     return 1
 }
 
-# ensure_moto: moto's server with Flask.
+# ensure_moto: moto's server with Flask, 5.2.5 or newer (5.2.1 answers the Rust SDK's
+# CompleteMultipartUpload in a shape it cannot read).
 ensure_moto() {
-    if ! "$PY" -c 'import moto.server, flask' >/dev/null 2>&1; then
-        echo "Installing moto[server] with pip" >&2
-        pip_install 'moto[server]>=5,<6'
+    if ! "$PY" -c '
+import sys, moto.server, flask
+from importlib.metadata import version
+v = tuple(int(x) for x in version("moto").split(".")[:3] if x.isdigit())
+sys.exit(0 if (5, 2, 5) <= v < (6,) else 1)' >/dev/null 2>&1; then
+        echo "Installing moto[server]>=5.2.5,<6 with pip" >&2
+        pip_install 'moto[server]>=5.2.5,<6'
     fi
 }
 

@@ -5,6 +5,8 @@
 
 pub mod folders;
 pub mod links;
+pub mod manifest;
+pub mod matching;
 pub mod options;
 pub mod plan;
 
