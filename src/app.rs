@@ -13,6 +13,10 @@ pub struct App {
     pub credentials: Arc<dyn CredentialsSource>,
     pub wix: WixClient,
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// The S3 client, when `STORAGE_BUCKET` is set.
+    pub s3: Option<aws_sdk_s3::Client>,
+    /// The client that downloads what Wix links to (archives, private files).
+    pub downloads: reqwest::Client,
 }
 
 impl App {
@@ -33,13 +37,29 @@ impl App {
         mailer: Option<Arc<dyn Mailer>>,
         settings: ClientSettings,
     ) -> Result<App, reqwest::Error> {
+        let downloads = crate::backup::download::client(&settings)?;
         let wix = WixClient::new(settings, credentials.clone())?;
         Ok(App {
             config,
             credentials,
             wix,
             mailer,
+            s3: None,
+            downloads,
         })
+    }
+
+    /// The same app writing stored backups through `s3`.
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
+    /// The store of the site these credentials are for, when storage is configured.
+    pub fn store(&self, credentials: &crate::credentials::Credentials) -> Option<crate::storage::Store> {
+        let settings = self.config.storage.clone()?;
+        let s3 = self.s3.clone()?;
+        Some(crate::storage::Store::new(s3, settings, credentials.site()))
     }
 }
 
@@ -88,7 +108,9 @@ impl App {
     pub async fn from_config(config: crate::config::Config) -> Result<App, StartError> {
         use crate::aws::{AwsCredentials, SecretStore, SesMailer};
         use crate::config::SecretLocation;
-        let needs_aws = !matches!(config.credentials, SecretLocation::Environment(_)) || config.email_from.is_some();
+        let needs_aws = !matches!(config.credentials, SecretLocation::Environment(_))
+            || config.email_from.is_some()
+            || config.storage.is_some();
         let sdk = if needs_aws {
             Some(crate::aws::sdk_config().await)
         } else {
@@ -112,6 +134,14 @@ impl App {
             (Some(_), Some(sdk)) => Some(Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk)))),
             _ => None,
         };
-        Ok(App::new(config, credentials, mailer)?)
+        let s3 = match (&config.storage, &sdk) {
+            (Some(_), Some(sdk)) => Some(crate::storage::s3_client(sdk)),
+            _ => None,
+        };
+        let app = App::new(config, credentials, mailer)?;
+        Ok(match s3 {
+            Some(s3) => app.with_s3(s3),
+            None => app,
+        })
     }
 }

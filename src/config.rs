@@ -6,6 +6,7 @@ use reqwest::Url;
 
 use crate::credentials::{Credentials, SecretString, WixAuth};
 use crate::domain::address;
+use crate::storage::{StorageSettings, STORAGE_CLASSES};
 
 /// Wix media types a backup may filter on.
 pub const MEDIA_TYPES: [&str; 8] = [
@@ -44,6 +45,12 @@ pub struct Config {
     pub private_link_expiration_minutes: u32,
     /// Cap on a synchronous HTTP request's working time; unset: by event source.
     pub http_deadline: Option<Duration>,
+    /// The owner's bucket for stored backups; `None`: link-only backups.
+    pub storage: Option<StorageSettings>,
+    /// Backups older than this are pruned after a complete backup (0: keep all).
+    pub backup_retention_days: u32,
+    /// A full backup at least this often; incremental in between.
+    pub backup_full_every_days: u32,
 }
 
 /// A variable with a value the function cannot use.
@@ -138,6 +145,9 @@ impl Config {
                 Some(_) => Some(Duration::from_secs(number(&get, "HTTP_DEADLINE_SECONDS", 12, 1, 900)?)),
                 None => None,
             },
+            storage: storage_settings(&get)?,
+            backup_retention_days: number(&get, "BACKUP_RETENTION_DAYS", 90, 0, 36_500)? as u32,
+            backup_full_every_days: number(&get, "BACKUP_FULL_EVERY_DAYS", 30, 1, 3_650)? as u32,
         })
     }
 
@@ -168,6 +178,69 @@ pub fn parse_media_types(list: &str) -> Result<Vec<String>, String> {
         }
     }
     Ok(out)
+}
+
+/// `STORAGE_*`: the bucket (checked against S3's naming rules), the prefix (with a `/` at its
+/// end added when missing), the storage class and the KMS key.
+fn storage_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Option<StorageSettings>, ConfigError> {
+    let Some(bucket) = get("STORAGE_BUCKET") else {
+        for other in ["STORAGE_PREFIX", "STORAGE_CLASS", "STORAGE_KMS_KEY_ARN"] {
+            if get(other).is_some() {
+                return Err(bad(other, "is set but STORAGE_BUCKET is not"));
+            }
+        }
+        return Ok(None);
+    };
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !bucket.contains("..");
+    if !valid_bucket {
+        return Err(bad(
+            "STORAGE_BUCKET",
+            "is not an S3 bucket name (3 to 63 characters of a-z, 0-9, '.' and '-')",
+        ));
+    }
+    let mut prefix = get("STORAGE_PREFIX").unwrap_or_else(|| "wix-media-archiver/".to_owned());
+    if prefix.starts_with('/') || prefix.len() > 512 || prefix.chars().any(char::is_control) {
+        return Err(bad(
+            "STORAGE_PREFIX",
+            "must be a key prefix without a leading '/' or control characters",
+        ));
+    }
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    let storage_class = get("STORAGE_CLASS")
+        .map(|c| c.to_ascii_uppercase())
+        .unwrap_or_else(|| "STANDARD".to_owned());
+    if !STORAGE_CLASSES.contains(&storage_class.as_str()) {
+        return Err(bad(
+            "STORAGE_CLASS",
+            format!("must be one of {}", STORAGE_CLASSES.join(", ")),
+        ));
+    }
+    let kms_key_arn = get("STORAGE_KMS_KEY_ARN");
+    if let Some(arn) = &kms_key_arn {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if !matches!(parts.as_slice(), ["arn", _, "kms", _, _, resource] if resource.starts_with("key/") || resource.starts_with("alias/"))
+        {
+            return Err(bad(
+                "STORAGE_KMS_KEY_ARN",
+                "must be a KMS key ARN (arn:aws:kms:…:key/…)",
+            ));
+        }
+    }
+    Ok(Some(StorageSettings {
+        bucket,
+        prefix,
+        storage_class,
+        kms_key_arn,
+        part_size: crate::storage::upload::DEFAULT_PART_SIZE,
+    }))
 }
 
 fn parse_secret_location(location: &str) -> Result<SecretLocation, ConfigError> {
@@ -269,6 +342,8 @@ mod tests {
         assert_eq!(c.private_link_expiration_minutes, 1440);
         assert_eq!(c.http_deadline, None);
         assert_eq!(c.wix_pace(), 180);
+        assert_eq!(c.storage, None);
+        assert_eq!((c.backup_retention_days, c.backup_full_every_days), (90, 30));
         assert!(c.backup_include_private);
         assert!(!c.email_enabled());
         match c.credentials {
@@ -279,7 +354,13 @@ mod tests {
 
     #[test]
     fn every_bad_value_names_its_variable() {
-        let cases: [(&str, &str); 19] = [
+        let cases: [(&str, &str); 25] = [
+            ("STORAGE_PREFIX", "x/"),
+            ("BACKUP_RETENTION_DAYS", "-1"),
+            ("BACKUP_FULL_EVERY_DAYS", "0"),
+            ("STORAGE_KMS_KEY_ARN", "arn:aws:kms:us-east-1:123456789012:key/x"),
+            ("STORAGE_CLASS", "GLACIER"),
+            ("STORAGE_BUCKET", "Bad_Bucket"),
             ("WIX_PACE_SHARE", "0"),
             ("WIX_PACE_SHARE", "1.5"),
             ("WIX_PACE_SHARE", "half"),
@@ -357,6 +438,35 @@ mod tests {
         assert_eq!(c.backup_email_to, vec!["a@example.com", "b@example.com"]);
         assert_eq!(c.backup_media_types, vec!["IMAGE", "VIDEO"]);
         assert!(!c.backup_include_private);
+    }
+
+    #[test]
+    fn storage_settings_with_defaults_and_checks() {
+        let mut vars = LOCAL.to_vec();
+        vars.push(("STORAGE_BUCKET", "my-backups.example"));
+        let s = load(&vars).unwrap().storage.unwrap();
+        assert_eq!(
+            (
+                s.bucket.as_str(),
+                s.prefix.as_str(),
+                s.storage_class.as_str(),
+                s.kms_key_arn
+            ),
+            ("my-backups.example", "wix-media-archiver/", "STANDARD", None)
+        );
+        vars.extend([
+            ("STORAGE_PREFIX", "backups/wix"),
+            ("STORAGE_CLASS", "glacier_ir"),
+            ("STORAGE_KMS_KEY_ARN", "arn:aws:kms:us-east-1:123456789012:key/1234abcd"),
+        ]);
+        let s = load(&vars).unwrap().storage.unwrap();
+        assert_eq!(
+            (s.prefix.as_str(), s.storage_class.as_str()),
+            ("backups/wix/", "GLACIER_IR")
+        );
+        let mut bad_prefix = vars.clone();
+        bad_prefix.push(("STORAGE_PREFIX", "/abs"));
+        assert_eq!(load(&bad_prefix).unwrap_err().variable, "STORAGE_PREFIX");
     }
 
     #[test]

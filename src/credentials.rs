@@ -50,6 +50,17 @@ pub struct Credentials {
     pub caller_keys: Vec<SecretString>,
 }
 
+impl Credentials {
+    /// The site this works on: the API key's site ID, or the app's instance ID (each site's
+    /// stored backups live under it).
+    pub fn site(&self) -> &str {
+        match &self.wix {
+            WixAuth::ApiKey { site_id, .. } => site_id,
+            WixAuth::App { instance_id, .. } => instance_id,
+        }
+    }
+}
+
 /// Why credentials could not be had; the message names the source and field, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {

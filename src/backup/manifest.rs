@@ -66,9 +66,37 @@ pub struct ManifestLine {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<LineError>,
+    /// On a `FAILED` line: where an earlier backup stored the file, so that copy stays
+    /// referenced (retention keeps it) until a backup stores the file again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousCopy>,
+}
+
+/// An earlier backup's copy of a file that failed this time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousCopy {
+    pub backup_id: String,
+    pub object: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_checksum: Option<String>,
 }
 
 impl ManifestLine {
+    /// Where this file's bytes are kept, if anywhere: its own object when `STORED`, an
+    /// earlier backup's copy when `FAILED` with one.
+    pub fn referenced_object(&self) -> Option<&str> {
+        match self.status {
+            LineStatus::Stored => self.object.as_deref(),
+            LineStatus::Failed => self.previous.as_ref().map(|p| p.object.as_str()),
+            LineStatus::Skipped => None,
+        }
+    }
+
     /// The sort key: folder path, then display name, then ID (so the order is total).
     fn order_key(&self) -> (&str, &str, &str) {
         (&self.folder_path, &self.display_name, &self.file_id)
@@ -142,6 +170,7 @@ mod tests {
             object_checksum: None,
             reason: None,
             error: None,
+            previous: None,
         }
     }
 

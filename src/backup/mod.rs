@@ -3,12 +3,18 @@
 //! folder), [`folders`] (names for the folders that hold files, read beside the archive
 //! calls), and the run itself — [`links`] for a link-only backup.
 
+pub mod batch;
+pub mod download;
+pub mod finish;
 pub mod folders;
+pub mod incremental;
 pub mod links;
 pub mod manifest;
 pub mod matching;
 pub mod options;
 pub mod plan;
+pub mod steps;
+pub mod stored;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -57,6 +63,41 @@ impl Shorten for BackupReport {
     }
 }
 
+/// A stored backup: the bytes into the owner's bucket, checked, with a manifest.
+async fn run_stored(
+    app: &App,
+    store: &crate::storage::Store,
+    options: &BackupOptions,
+    request_id: &str,
+    ctx: &CallContext,
+) -> Result<(Value, BackupCounts), BackupError> {
+    let finish_env = finish::FinishEnv {
+        outbox: app.outbox(),
+        request_id,
+        region: std::env::var("AWS_REGION").ok(),
+    };
+    let env = batch::BatchEnv {
+        wix: &app.wix,
+        ctx,
+        store,
+        http: &app.downloads,
+        expiration_minutes: app.config.private_link_expiration_minutes,
+    };
+    let summary = stored::run(&env, options, app.config.backup_full_every_days, &finish_env).await;
+    let counts = BackupCounts {
+        listed: summary.listed_files,
+        skipped: summary.skipped_files,
+        archives: 0,
+        private_files: 0,
+        failed_files: summary.failed_files,
+        emailed: summary.emailed_to.len(),
+        incomplete: summary.status != "COMPLETE",
+    };
+    let value = serde_json::to_value(&summary)
+        .map_err(|e| BackupError::Failed(format!("the summary could not be encoded: {e}")))?;
+    Ok((value, counts))
+}
+
 /// Runs a backup for a schedule event, with `options` over the environment's defaults.
 pub async fn run_event(
     app: &App,
@@ -66,10 +107,14 @@ pub async fn run_event(
 ) -> Result<(Value, BackupCounts), BackupError> {
     let started = std::time::Instant::now();
     let options = BackupOptions::parse(options, &app.config).map_err(BackupError::InvalidOptions)?;
-    app.credentials_by(ctx)
+    let credentials = app
+        .credentials_by(ctx)
         .await
         .map_err(|e| BackupError::CredentialsUnavailable(format!("the credentials could not be read: {e}")))?;
     tracing::info!(root = %options.root_folder, media_types = ?options.media_types, include_private = options.include_private, "backup started");
+    if let Some(store) = app.store(&credentials) {
+        return run_stored(app, &store, &options, request_id, ctx).await;
+    }
 
     let mut report = links::backup(&app.wix, ctx, &options, app.config.private_link_expiration_minutes).await;
     report.request_id = request_id.to_owned();

@@ -23,6 +23,8 @@ pub struct BackupOptions {
     pub root_folder: String,
     pub include_private: bool,
     pub email_to: Vec<String>,
+    /// A full backup even when an incremental one could build on the last (stored backups).
+    pub full: bool,
 }
 
 impl BackupOptions {
@@ -33,6 +35,7 @@ impl BackupOptions {
             root_folder: "MEDIA_ROOT".to_owned(),
             include_private: config.backup_include_private,
             email_to: config.backup_email_to.clone(),
+            full: false,
         };
         let Some(raw) = raw else {
             return Ok(options);
@@ -68,6 +71,9 @@ impl BackupOptions {
                         return Err(format!("`emailTo[{i}]` is not a valid e-mail address"));
                     }
                     options.email_to = list.iter().map(|a| a.trim().to_owned()).collect();
+                }
+                "full" => {
+                    options.full = value.as_bool().ok_or("`full` must be true or false")?;
                 }
                 other => return Err(format!("`{other}` is not a known option")),
             }

@@ -69,6 +69,8 @@ pub struct Listing {
     /// How many of `kept` are private.
     pub private_kept: usize,
     pub skipped: Vec<Skipped>,
+    /// The skipped files themselves, in the order of `skipped` (their manifest lines).
+    pub skipped_files: Vec<PlannedFile>,
     /// Files the search returned (of the asked media types), each once.
     pub listed: usize,
     /// Entries the search returned twice (pages that shifted under the cursor).
@@ -94,7 +96,12 @@ impl Listing {
     /// Public files grouped by folder (folders in the order of their IDs, files of one
     /// folder in listing order), cut into the fewest archives of at most 1000.
     pub fn batches(&self) -> Vec<PlannedBatch> {
-        let mut public: Vec<&PlannedFile> = self.kept.iter().filter(|f| !f.private).collect();
+        self.batches_of(|_| true)
+    }
+
+    /// [`Listing::batches`] of the public files `wanted` keeps.
+    pub fn batches_of(&self, wanted: impl Fn(&PlannedFile) -> bool) -> Vec<PlannedBatch> {
+        let mut public: Vec<&PlannedFile> = self.kept.iter().filter(|f| !f.private && wanted(f)).collect();
         public.sort_by(|a, b| self.folders.names[a.folder as usize].cmp(&self.folders.names[b.folder as usize]));
         public
             .chunks(MAX_BATCH)
@@ -214,19 +221,11 @@ fn keep(listing: &mut Listing, seen: &mut FxHashSet<String>, file: FileDescripto
     } else {
         None
     };
-    if let Some(reason) = reason {
-        listing.skipped.push(Skipped {
-            file_id: file.id,
-            reason,
-        });
-        return;
-    }
     let folder = listing
         .folders
         .intern(file.parent_folder_id.as_deref().unwrap_or(options.root_folder_id()));
     let media_type = listing.media_types.intern(media_type) as u16;
-    listing.private_kept += usize::from(file.private);
-    listing.kept.push(PlannedFile {
+    let planned = PlannedFile {
         id: file.id,
         display_name: file.display_name,
         folder,
@@ -235,7 +234,17 @@ fn keep(listing: &mut Listing, seen: &mut FxHashSet<String>, file: FileDescripto
         hash: file.hash,
         updated_date: file.updated_date,
         private: file.private,
-    });
+    };
+    if let Some(reason) = reason {
+        listing.skipped.push(Skipped {
+            file_id: planned.id.clone(),
+            reason,
+        });
+        listing.skipped_files.push(planned);
+        return;
+    }
+    listing.private_kept += usize::from(planned.private);
+    listing.kept.push(planned);
 }
 
 pub(crate) fn listing_error(code: FailureCode, message: String) -> FailureError {

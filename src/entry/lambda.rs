@@ -298,7 +298,8 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
             Ok(origin.response(response))
         }
         EventKind::Schedule(options) => {
-            let result = crate::backup::run_event(app, options.as_deref(), &request_id, &ctx)
+            // Boxed: a stored backup's future is deep, and the runtime's stack is not.
+            let result = Box::pin(crate::backup::run_event(app, options.as_deref(), &request_id, &ctx))
                 .await
                 .map_err(EventError::from);
             let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();

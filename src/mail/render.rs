@@ -4,12 +4,12 @@
 use std::sync::OnceLock;
 
 use minijinja::{AutoEscape, Environment};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::outcome::{Archive, Failure, Outcome, PrivateLink};
 
 /// A count of files of one media type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TypeCount {
     pub media_type: String,
@@ -74,6 +74,10 @@ fn templates() -> &'static Environment<'static> {
             .expect("text template parses");
         env.add_template("links.html", include_str!("templates/links.html"))
             .expect("HTML template parses");
+        env.add_template("backup.txt", include_str!("templates/backup.txt"))
+            .expect("text template parses");
+        env.add_template("backup.html", include_str!("templates/backup.html"))
+            .expect("HTML template parses");
         env
     })
 }
@@ -83,6 +87,27 @@ pub fn render(mail: &LinksMail<'_>) -> Result<(String, String), minijinja::Error
     let env = templates();
     let text = env.get_template("links.txt")?.render(mail)?;
     let html = env.get_template("links.html")?.render(mail)?;
+    Ok((text, html))
+}
+
+/// What the mail of a stored backup shows: its summary and where it is, no download link.
+#[derive(Debug, Serialize)]
+pub struct BackupMail<'a, S: Serialize> {
+    pub title: String,
+    pub request_id: &'a str,
+    /// The backup summary (the invocation's answer).
+    pub s: &'a S,
+    pub stored_size: String,
+    pub duration: String,
+    /// The backup's folder in the S3 console.
+    pub console_url: String,
+}
+
+/// Renders a stored backup's mail.
+pub fn render_backup<S: Serialize>(mail: &BackupMail<'_, S>) -> Result<(String, String), minijinja::Error> {
+    let env = templates();
+    let text = env.get_template("backup.txt")?.render(mail)?;
+    let html = env.get_template("backup.html")?.render(mail)?;
     Ok((text, html))
 }
 

@@ -23,6 +23,9 @@ pub struct StorageSettings {
     pub prefix: String,
     pub storage_class: String,
     pub kms_key_arn: Option<String>,
+    /// Bytes of each part of a multipart upload ([`upload::DEFAULT_PART_SIZE`]; tests make
+    /// it small to cross part boundaries with small files).
+    pub part_size: usize,
 }
 
 /// A failed S3 operation, in words safe to log and report (no object contents, no links).
