@@ -83,7 +83,7 @@ async fn nothing_to_download_from_the_call_or_from_the_link() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(names, [known.clone()]);
+    assert_eq!(names, [known.as_str()]);
 
     site.emu.set_unknown_ids(UnknownIds::NothingToDownloadOnLink);
     let url = site.archive_url(&[UNKNOWN.into()]).await;
@@ -114,7 +114,7 @@ async fn private_files_left_out_and_media_types_omitted() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(names, [image.clone()]);
+    assert_eq!(names, [image.as_str()]);
 
     // Without the modes, both are in.
     site.emu.set_private_in_archive(PrivateInArchive::Include);
