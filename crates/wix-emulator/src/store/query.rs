@@ -86,6 +86,73 @@ fn directed(order: Ordering, descending: bool) -> Ordering {
 }
 
 impl Store {
+    /// The folders at and below `folder` (slots) and the files in them.
+    pub(crate) fn subtree(&mut self, folder: u32) -> (Vec<u32>, Vec<u32>) {
+        let Some(top) = self.folders[folder as usize].as_ref().map(|f| f.name) else {
+            return (Vec::new(), Vec::new());
+        };
+        let (folders, _) = self.folders_below(top);
+        let files = self.files_below(top);
+        (folders, files)
+    }
+
+    /// The files at every level under `id` (a folder or a special root), in the order they were added.
+    pub(crate) fn files_under(&mut self, id: &str) -> Vec<u32> {
+        match self.parents.get(id) {
+            Some(top) => self.files_below(top),
+            None => Vec::new(),
+        }
+    }
+
+    fn files_below(&mut self, top: u32) -> Vec<u32> {
+        let (_, names) = self.folders_below(top);
+        let groups = self.groups();
+        let mut files: Vec<u32> = names
+            .iter()
+            .flat_map(|&n| groups.get(n as usize).into_iter().flatten().copied())
+            .collect();
+        files.sort_unstable();
+        files
+    }
+
+    /// Folder slots at and below the parent name `top` (itself included when it is a folder), and their names.
+    fn folders_below(&self, top: u32) -> (Vec<u32>, Vec<u32>) {
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (slot, f) in self.folders.iter().enumerate() {
+            if let Some(f) = f {
+                children.entry(f.parent).or_default().push(slot as u32);
+            }
+        }
+        let mut names = vec![top];
+        let mut slots: Vec<u32> = self.folder_slot(self.parents.name(top)).into_iter().collect();
+        let mut i = 0;
+        while i < names.len() {
+            for &child in children.get(&names[i]).into_iter().flatten() {
+                if let Some(f) = self.folders[child as usize].as_ref() {
+                    if !names.contains(&f.name) {
+                        names.push(f.name);
+                        slots.push(child);
+                    }
+                }
+            }
+            i += 1;
+        }
+        (slots, names)
+    }
+
+    /// The files under every parent name, by the name's index; rebuilt once per change.
+    fn groups(&mut self) -> Arc<Vec<Vec<u32>>> {
+        self.cache.groups(self.version, || {
+            let mut groups: Vec<Vec<u32>> = vec![Vec::new(); self.parents.names.len()];
+            for (slot, f) in self.files.iter().enumerate() {
+                if let Some(f) = f {
+                    groups[f.parent as usize].push(slot as u32);
+                }
+            }
+            groups
+        })
+    }
+
     fn ensure_roots(&mut self) {
         if let Some(last) = self.parents.names.len().checked_sub(1) {
             self.root_of_parent(last as u32);
