@@ -24,8 +24,8 @@
 //!   libraries hold every media type, `MODEL3D` (`.glb`) included.
 //! - **Archive zips** ([`ZipFormat`], [`EntryNames`]): stored entries named by the bare file
 //!   id, CRC-32 in a data descriptor after each entry (sizes also in the local header),
-//!   ZIP64 records when an entry or the archive passes 4 GiB or 65,534 entries, and
-//!   `Content-Length`. Modes: CRC before each header and no descriptors; deflated (never a
+//!   ZIP64 records when an entry or the archive passes 4 GiB or holds 65,535 entries or more,
+//!   and `Content-Length`. Modes: CRC before each header and no descriptors; deflated (never a
 //!   `Content-Length`); chunked downloads; names by display name (repeats kept: the zip
 //!   crate's reader shows one entry per name, Python's all) or by
 //!   `<folder path>/<display name>` (from the media root, or from below a folder archive's
@@ -45,8 +45,10 @@
 //!   `displayName`, `updatedDate`, `sizeInBytes` (folders: the first two), `ASC` when only a
 //!   field is given; any other field 400 `UNSUPPORTED_SORT_VALUE`. Filtering files on
 //!   `mediaTypes: ["OTHER"]` answers 400 `UNSUPPORTED_MEDIA_TYPE` (a mode accepts it).
-//!   Seeded files in state `DELETED` stay where they are and are found; trashed files are
-//!   under `trash-root` (state `DELETED`) and found by `TRASH_ROOT` searches only.
+//!   Seeded files in state `DELETED` stay where they are and are found (and put into
+//!   archives of file ids); trashed files are under `trash-root` (state `DELETED`) and found
+//!   by `TRASH_ROOT` searches only. Hand-made libraries may hold folder ids that do not exist;
+//!   files under them are in no root.
 //! - **Auth** ([`AuthMode`]): a missing or unknown key or token 401 `UNAUTHENTICATED`; the
 //!   right key with a missing or wrong `wix-site-id` 403 `PERMISSION_DENIED`; an expired or
 //!   revoked token 401. Modes: every valid credential lacks the permission (403 on every
