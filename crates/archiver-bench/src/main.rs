@@ -632,10 +632,7 @@ async fn http_bench(options: &Options, bench: &HttpBench) -> Result<Vec<Row>, St
         let config = EmulatorConfig {
             library: library.clone(),
             latency: Duration::from_millis(bench.latency_ms),
-            rate_limit: bench.emulator_limit.map(|per_minute| RateLimit {
-                per_minute,
-                retry_after: false,
-            }),
+            rate_limit: bench.emulator_limit.map(RateLimit::window),
             ..EmulatorConfig::default()
         };
         let emulator = Emulator::start(config).await.map_err(|e| format!("emulator: {e}"))?;
@@ -725,10 +722,7 @@ async fn backup_bench(options: &Options) -> Result<Vec<Row>, String> {
         let config = EmulatorConfig {
             library: library.clone(),
             latency: Duration::from_millis(BACKUP_LATENCY_MS),
-            rate_limit: Some(RateLimit {
-                per_minute: BACKUP_LIMIT,
-                retry_after: false,
-            }),
+            rate_limit: Some(RateLimit::window(BACKUP_LIMIT)),
             ..EmulatorConfig::default()
         };
         let emulator = Emulator::start(config).await.map_err(|e| format!("emulator: {e}"))?;

@@ -1,6 +1,10 @@
-//! The media library the emulator serves: folders, files and Wix-shaped ids.
+//! The media library an emulator starts with: folders, files and Wix-shaped ids.
+
+use std::ops::Range;
 
 use fastrand::Rng;
+
+use crate::content::generated_content;
 
 /// Parent folder id of the site's top level.
 pub const MEDIA_ROOT: &str = "media-root";
@@ -9,12 +13,12 @@ pub const TRASH_ROOT: &str = "trash-root";
 /// Parent folder id of files uploaded by site visitors.
 pub const VISITOR_UPLOADS: &str = "visitor-uploads";
 
-/// The folders and files of one emulated site, in a stable order.
+/// The folders and files of one emulated site, in a stable order (a value: the running emulator keeps its own copy).
 #[derive(Clone, Debug, Default)]
 pub struct Library {
     /// Every folder, parents before their children.
     pub folders: Vec<Folder>,
-    /// Every file, in the order search and listing return them.
+    /// Every file; search and listing sort them by `updatedDate` (newest first) unless asked otherwise.
     pub files: Vec<FileRecord>,
 }
 
@@ -40,7 +44,7 @@ pub struct FileRecord {
     pub display_name: String,
     /// Folder id, or one of the special roots.
     pub parent_folder_id: String,
-    /// `IMAGE`, `VIDEO`, `AUDIO`, `DOCUMENT`, `VECTOR`, `ARCHIVE`, `OTHER`, …
+    /// `IMAGE`, `VIDEO`, `AUDIO`, `DOCUMENT`, `VECTOR`, `ARCHIVE`, `MODEL3D`, `OTHER`, …
     pub media_type: String,
     /// Private files are only reachable through temporary links.
     pub private: bool,
@@ -48,19 +52,21 @@ pub struct FileRecord {
     pub operation_status: String,
     /// `OK` or `DELETED`.
     pub state: String,
-    /// Size of the original, in bytes.
+    /// Size of the original in bytes; the emulator serves exactly this many.
     pub size_in_bytes: u64,
 }
 
-/// Media types with their weight in seeded libraries.
-const MEDIA_TYPES: [(&str, u32); 7] = [
-    ("IMAGE", 60),
-    ("VIDEO", 10),
-    ("AUDIO", 8),
-    ("DOCUMENT", 10),
-    ("VECTOR", 5),
-    ("ARCHIVE", 4),
-    ("OTHER", 3),
+/// Media types with their weight in seeded libraries, and the part of the size range each
+/// takes (videos at the top, vectors at the bottom), so sizes stay varied by type.
+const MEDIA_TYPES: [(&str, u32, (f64, f64)); 8] = [
+    ("IMAGE", 60, (0.05, 0.3)),
+    ("VIDEO", 10, (0.5, 1.0)),
+    ("AUDIO", 8, (0.3, 0.7)),
+    ("DOCUMENT", 10, (0.05, 0.4)),
+    ("VECTOR", 5, (0.0, 0.1)),
+    ("ARCHIVE", 4, (0.3, 0.8)),
+    ("MODEL3D", 2, (0.4, 0.9)),
+    ("OTHER", 3, (0.0, 0.3)),
 ];
 
 const FOLDER_NAMES: [&str; 12] = [
@@ -79,21 +85,29 @@ const FOLDER_NAMES: [&str; 12] = [
 ];
 
 impl Library {
-    /// Deterministic library of `files` files over nested folders (depth up to 3, about files/60 folders, at least 3), with every media type (IMAGE mostly, VIDEO, AUDIO, DOCUMENT, VECTOR, ARCHIVE, OTHER), about 5% private, 2% PENDING (and a few FAILED), 1% state DELETED, sizes varied.
+    /// Sizes of seeded files unless told otherwise: small, so that content served at its real size stays cheap (12,000 files ≈ 25 MB).
+    pub const DEFAULT_SIZES: Range<u64> = 200..8192;
+
+    /// Deterministic library of `files` files over nested folders (depth up to 3, about files/60 folders, at least 3), with every media type (IMAGE mostly, VIDEO, AUDIO, DOCUMENT, VECTOR, ARCHIVE, MODEL3D, OTHER), about 5% private, 2% PENDING (and a few FAILED), 1% state DELETED, sizes in [`Library::DEFAULT_SIZES`] varied by type.
     pub fn seeded(files: usize, seed: u64) -> Library {
+        Library::seeded_with(files, seed, Library::DEFAULT_SIZES)
+    }
+
+    /// [`Library::seeded`] with file sizes drawn from `sizes` (each media type keeps its part of the range).
+    pub fn seeded_with(files: usize, seed: u64, sizes: Range<u64>) -> Library {
         let mut rng = Rng::with_seed(seed);
         let prefix = hex(&mut rng, 6);
 
         let folder_count = (files / 60).max(3);
         let mut folders: Vec<Folder> = Vec::with_capacity(folder_count);
-        let mut depths: Vec<usize> = Vec::with_capacity(folder_count);
+        // Folders that can still take a child (depth below 3), kept as they are made.
+        let mut nestable: Vec<(usize, usize)> = Vec::with_capacity(folder_count);
         for i in 0..folder_count {
-            let nestable: Vec<usize> = (0..folders.len()).filter(|&k| depths[k] < 3).collect();
             let (parent, depth) = if i < 3 || nestable.is_empty() || rng.u32(0..3) == 0 {
                 (MEDIA_ROOT.to_string(), 1)
             } else {
-                let k = nestable[rng.usize(..nestable.len())];
-                (folders[k].id.clone(), depths[k] + 1)
+                let (k, depth) = nestable[rng.usize(..nestable.len())];
+                (folders[k].id.clone(), depth + 1)
             };
             let base = FOLDER_NAMES[i % FOLDER_NAMES.len()];
             let display_name = match i / FOLDER_NAMES.len() {
@@ -106,26 +120,28 @@ impl Library {
                 parent_folder_id: parent,
                 state: "OK".into(),
             });
-            depths.push(depth);
+            if depth < 3 {
+                nestable.push((i, depth));
+            }
         }
 
-        let total_weight: u32 = MEDIA_TYPES.iter().map(|(_, w)| w).sum();
-        let mut types: Vec<&str> = (0..files)
+        let total_weight: u32 = MEDIA_TYPES.iter().map(|(_, w, _)| w).sum();
+        let mut types: Vec<usize> = (0..files)
             .map(|_| {
                 let mut roll = rng.u32(0..total_weight);
-                for (t, w) in MEDIA_TYPES {
-                    if roll < w {
-                        return t;
+                for (k, (_, w, _)) in MEDIA_TYPES.iter().enumerate() {
+                    if roll < *w {
+                        return k;
                     }
                     roll -= w;
                 }
-                "IMAGE"
+                0
             })
             .collect();
         // Spread positions so that every media type occurs whenever there is room.
         if files >= MEDIA_TYPES.len() {
-            for (k, (t, _)) in MEDIA_TYPES.iter().enumerate() {
-                types[k * files / MEDIA_TYPES.len()] = t;
+            for k in 0..MEDIA_TYPES.len() {
+                types[k * files / MEDIA_TYPES.len()] = k;
             }
         }
 
@@ -151,49 +167,29 @@ impl Library {
             }
         }
 
+        let span = sizes.end.saturating_sub(sizes.start).max(1) as f64;
         let mut records = Vec::with_capacity(files);
-        for (i, media_type) in types.into_iter().enumerate() {
+        for (i, k) in types.into_iter().enumerate() {
+            let (media_type, _, (lo, hi)) = MEDIA_TYPES[k];
             let body = hex(&mut rng, 32);
-            let (id, display_name, size) = match media_type {
+            let (id, display_name) = match media_type {
                 "IMAGE" => {
                     let ext = if rng.u32(0..4) == 0 { "png" } else { "jpg" };
                     (
                         format!("{prefix}_{body}~mv2.{ext}"),
                         format!("IMG_{:04}.{ext}", 1000 + i),
-                        rng.u64(20_000..8_000_000),
                     )
                 }
-                "VIDEO" => (
-                    format!("{prefix}_{body}"),
-                    format!("video-{i}.mp4"),
-                    rng.u64(1_000_000..500_000_000),
-                ),
-                "AUDIO" => (
-                    format!("{prefix}_{body}.mp3"),
-                    format!("track-{i}.mp3"),
-                    rng.u64(500_000..20_000_000),
-                ),
-                "DOCUMENT" => (
-                    format!("{prefix}_{body}.pdf"),
-                    format!("document-{i}.pdf"),
-                    rng.u64(10_000..5_000_000),
-                ),
-                "VECTOR" => (
-                    format!("{prefix}_{body}.svg"),
-                    format!("logo-{i}.svg"),
-                    rng.u64(1_000..200_000),
-                ),
-                "ARCHIVE" => (
-                    format!("{prefix}_{body}.zip"),
-                    format!("bundle-{i}.zip"),
-                    rng.u64(100_000..50_000_000),
-                ),
-                _ => (
-                    format!("{prefix}_{body}.csv"),
-                    format!("data-{i}.csv"),
-                    rng.u64(100..1_000_000),
-                ),
+                "VIDEO" => (format!("{prefix}_{body}"), format!("video-{i}.mp4")),
+                "AUDIO" => (format!("{prefix}_{body}.mp3"), format!("track-{i}.mp3")),
+                "DOCUMENT" => (format!("{prefix}_{body}.pdf"), format!("document-{i}.pdf")),
+                "VECTOR" => (format!("{prefix}_{body}.svg"), format!("logo-{i}.svg")),
+                "ARCHIVE" => (format!("{prefix}_{body}.zip"), format!("bundle-{i}.zip")),
+                "MODEL3D" => (format!("{prefix}_{body}.glb"), format!("model-{i}.glb")),
+                _ => (format!("{prefix}_{body}.csv"), format!("data-{i}.csv")),
             };
+            let fraction = lo + (hi - lo) * rng.f64();
+            let size = (sizes.start + (span * fraction) as u64).min(sizes.end.saturating_sub(1).max(sizes.start));
             let parent_folder_id = if rng.u32(0..10) == 0 {
                 MEDIA_ROOT.to_string()
             } else {
@@ -222,7 +218,29 @@ impl Library {
         }
     }
 
-    /// Plain library: `n` READY public IMAGE files in media-root, ids from `file_id(i)`.
+    /// Ready public VIDEO files in media-root, one per entry of `sizes` (e.g. `&[5 << 30]` for one 5 GiB file), ids from `file_id(i)` with the video shape (no extension).
+    pub fn big_files(sizes: &[u64]) -> Library {
+        let files = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| FileRecord {
+                id: Library::file_id(i).replace("~mv2.jpg", ""),
+                display_name: format!("big-{i}.mp4"),
+                parent_folder_id: MEDIA_ROOT.into(),
+                media_type: "VIDEO".into(),
+                private: false,
+                operation_status: "READY".into(),
+                state: "OK".into(),
+                size_in_bytes: size,
+            })
+            .collect();
+        Library {
+            folders: Vec::new(),
+            files,
+        }
+    }
+
+    /// Plain library: `n` READY public IMAGE files in media-root, ids from `file_id(i)`, 200 B to 8 KB each.
     pub fn flat(n: usize) -> Library {
         let files = (0..n)
             .map(|i| FileRecord {
@@ -233,7 +251,7 @@ impl Library {
                 private: false,
                 operation_status: "READY".into(),
                 state: "OK".into(),
-                size_in_bytes: 10_000 + (i as u64 % 1000) * 1_000,
+                size_in_bytes: 200 + (i as u64 % 1000) * 8,
             })
             .collect();
         Library {
@@ -257,6 +275,11 @@ impl Library {
     pub fn folder(&self, id: &str) -> Option<&Folder> {
         self.folders.iter().find(|f| f.id == id)
     }
+
+    /// The bytes the emulator serves for file `id` as seeded (`size_in_bytes` long); `None` for an unknown id.
+    pub fn content(&self, id: &str) -> Option<Vec<u8>> {
+        self.file(id).map(|f| generated_content(&f.id, 0, f.size_in_bytes))
+    }
 }
 
 /// Bare file id from an id or a Wix media URL (the SDK's rule: drop `#…`, `?…`, `wix:`, `<type>://v1/`, a leading `ugd/`, take the first `/` segment).
@@ -274,14 +297,6 @@ pub fn normalize_file_id(s: &str) -> String {
     s.split('/').next().unwrap_or_default().to_string()
 }
 
-/// Deterministic bytes the emulator serves as the content of file `id`.
-pub fn file_content(id: &str) -> Vec<u8> {
-    let mut out = format!("wix-emulator content of {id}\n").into_bytes();
-    let mut rng = Rng::with_seed(fnv64(id.as_bytes()));
-    out.extend((0..64).map(|_| rng.u8(..)));
-    out
-}
-
 /// FNV-1a: stable across runs and platforms, unlike the std hasher.
 pub(crate) fn fnv64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -293,33 +308,6 @@ pub(crate) fn hex(rng: &mut Rng, len: usize) -> String {
     (0..len)
         .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
         .collect()
-}
-
-/// RFC 3339 UTC timestamp with milliseconds, as Wix writes them.
-pub(crate) fn rfc3339(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
-    let rem = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = (z - era * 146_097) as u64;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe as i64 + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -338,7 +326,7 @@ mod tests {
         assert!(a.folders.len() >= 3);
         let unique: HashSet<_> = ids_a.iter().collect();
         assert_eq!(unique.len(), 250);
-        for (t, _) in MEDIA_TYPES {
+        for (t, _, _) in MEDIA_TYPES {
             assert!(a.files.iter().any(|f| f.media_type == t), "{t}");
         }
         assert!(a.files.iter().any(|f| f.private));
@@ -381,12 +369,5 @@ mod tests {
         ] {
             assert_eq!(normalize_file_id(&input), id, "{input}");
         }
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20.000Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00.000Z");
     }
 }

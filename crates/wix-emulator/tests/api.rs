@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use wix_emulator::{
-    file_content, Emulator, EmulatorConfig, Fault, Library, PrivateInArchive, RandomFaults, RateLimit, UnknownIds,
-    MEDIA_ROOT,
+    AuthMode, Emulator, EmulatorConfig, Fault, Library, PagingStyle, PrivateInArchive, RandomFaults, RateLimit,
+    UnknownIds, MEDIA_ROOT,
 };
 
 const KEY: &str = "emulator-api-key";
@@ -87,35 +87,48 @@ async fn auth_is_required_and_key_rotation_applies() {
     let (emu, client) = start_default().await;
     let url = format!("{}/site-media/v1/folders", emu.base_url());
 
+    // A missing or unknown credential is 401; the right key for another site is 403.
     let cases = [
-        client.get(&url),
-        client.get(&url).header("Authorization", KEY),
-        client
-            .get(&url)
-            .header("Authorization", format!("Bearer {KEY}"))
-            .header("wix-site-id", SITE),
-        client
-            .get(&url)
-            .header("Authorization", "wrong")
-            .header("wix-site-id", SITE),
-        client
-            .get(&url)
-            .header("Authorization", KEY)
-            .header("wix-site-id", "other"),
+        (client.get(&url), 401, "UNAUTHENTICATED"),
+        (client.get(&url).header("Authorization", KEY), 403, "PERMISSION_DENIED"),
+        (
+            client
+                .get(&url)
+                .header("Authorization", format!("Bearer {KEY}"))
+                .header("wix-site-id", SITE),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            client
+                .get(&url)
+                .header("Authorization", "wrong")
+                .header("wix-site-id", SITE),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            client
+                .get(&url)
+                .header("Authorization", KEY)
+                .header("wix-site-id", "other"),
+            403,
+            "PERMISSION_DENIED",
+        ),
     ];
-    for rb in cases {
+    for (rb, status, code) in cases {
         let resp = rb.send().await.unwrap();
-        assert_eq!(resp.status(), 403);
+        assert_eq!(resp.status(), status);
         assert!(resp.headers().contains_key("x-wix-request-id"));
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(app_code(&body), "FORBIDDEN");
+        assert_eq!(app_code(&body), code);
     }
     let ok = authed(client.get(&url)).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     let first_id = ok.headers()["x-wix-request-id"].clone();
 
     emu.set_api_key("rotated");
-    assert_eq!(authed(client.get(&url)).send().await.unwrap().status(), 403);
+    assert_eq!(authed(client.get(&url)).send().await.unwrap().status(), 401);
     let resp = client
         .get(&url)
         .header("Authorization", "rotated")
@@ -130,6 +143,49 @@ async fn auth_is_required_and_key_rotation_applies() {
     assert_eq!(calls.len(), 8);
     assert_eq!(calls.iter().filter(|c| c.auth_ok).count(), 2);
     assert!(calls.iter().all(|c| c.path == "/site-media/v1/folders"));
+}
+
+#[tokio::test]
+async fn auth_modes_missing_permission_and_all_forbidden() {
+    let (emu, client) = start_default().await;
+    let url = format!("{}/site-media/v1/folders", emu.base_url());
+    emu.set_auth_mode(AuthMode::MissingPermission);
+    let resp = authed(client.get(&url)).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(app_code(&resp.json().await.unwrap()), "PERMISSION_DENIED");
+    // A bad key is still a bad key.
+    let resp = client.get(&url).header("Authorization", "wrong").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    // An app without the permission is refused the same way.
+    let token: Value = client
+        .post(format!("{}/oauth2/token", emu.base_url()))
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": "emulator-app-id",
+            "client_secret": "emulator-app-secret",
+            "instance_id": "emulator-instance-id",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let with_token = || client.get(&url).header("Authorization", token.clone()).send();
+    assert_eq!(with_token().await.unwrap().status(), 403);
+
+    emu.set_auth_mode(AuthMode::AllForbidden);
+    for rb in [client.get(&url), client.get(&url).header("Authorization", "wrong")] {
+        let resp = rb.send().await.unwrap();
+        assert_eq!(resp.status(), 403);
+        assert_eq!(app_code(&resp.json().await.unwrap()), "FORBIDDEN");
+    }
+    assert_eq!(with_token().await.unwrap().status(), 200);
+    emu.expire_tokens();
+    assert_eq!(with_token().await.unwrap().status(), 401);
+    emu.set_auth_mode(AuthMode::Documented);
+    assert_eq!(authed(client.get(&url)).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]
@@ -161,7 +217,8 @@ async fn archive_link_serves_a_zip_of_exactly_the_requested_files() {
     let names: Vec<String> = entries.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(names, ids);
     for (name, content) in &entries {
-        assert_eq!(content, &file_content(name));
+        assert_eq!(Some(content), lib.content(name).as_ref());
+        assert_eq!(content.len() as u64, lib.file(name).unwrap().size_in_bytes);
     }
 
     let call = &emu.api_calls()[0];
@@ -221,6 +278,18 @@ async fn unknown_and_private_ids_follow_the_configured_modes() {
     let unknown = "abcdef_00000000000000000000000000000000~mv2.jpg".to_string();
     let ids = vec![known[0].clone(), unknown.clone(), known[1].clone()];
 
+    // By default: a validation error naming the id and where it stood.
+    let (status, body) = archive(&client, &emu, &ids).await;
+    assert_eq!(status, 400);
+    let violations = body["details"]["validationError"]["fieldViolations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0]["field"], "fileIds[1]");
+    assert_eq!(violations[0]["ruleName"], "RESOURCE_NOT_FOUND");
+    assert_eq!(violations[0]["data"]["fileIds"], json!([unknown]));
+
+    emu.set_unknown_ids(UnknownIds::Reject);
     let (status, body) = archive(&client, &emu, &ids).await;
     assert_eq!(status, 400);
     assert_eq!(app_code(&body), "RESOURCE_NOT_FOUND");
@@ -245,13 +314,28 @@ async fn unknown_and_private_ids_follow_the_configured_modes() {
     assert_eq!(body["details"]["applicationError"]["data"]["fileIds"], json!([private]));
 }
 
+fn ids_of(body: &Value, key: &str) -> Vec<String> {
+    body[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn dates_descend(body: &Value, key: &str) -> bool {
+    let dates: Vec<&str> = body[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["updatedDate"].as_str().unwrap())
+        .collect();
+    dates.windows(2).all(|w| w[0] >= w[1])
+}
+
 #[tokio::test]
 async fn search_pages_visit_every_media_root_file_once() {
-    let (emu, client) = start(EmulatorConfig {
-        search_has_next: true,
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let (emu, client) = start_default().await;
     let lib = emu.library();
     let search = |cursor: Option<String>, limit: u64| {
         let mut paging = json!({ "limit": limit });
@@ -262,6 +346,7 @@ async fn search_pages_visit_every_media_root_file_once() {
     };
 
     let mut seen = Vec::new();
+    let mut dates = Vec::new();
     let mut cursor = None;
     let mut pages = 0;
     loop {
@@ -274,42 +359,45 @@ async fn search_pages_visit_every_media_root_file_once() {
         .await;
         assert_eq!(status, 200, "{body}");
         pages += 1;
-        assert_eq!(body["nextCursor"]["total"], 250);
+        assert!(body["nextCursor"].get("total").is_none(), "no total with cursor paging");
         for f in body["files"].as_array().unwrap() {
             assert!(f["sizeInBytes"].is_string());
             assert!(f["createdDate"].as_str().unwrap().ends_with('Z'));
             seen.push(f["id"].as_str().unwrap().to_string());
+            dates.push(f["updatedDate"].as_str().unwrap().to_string());
         }
-        match body["nextCursor"]["cursors"]["next"].as_str() {
-            Some(next) if !next.is_empty() => {
-                assert_eq!(body["nextCursor"]["hasNext"], true);
-                // Replaying a cursor gives the same page.
-                let (_, again) = post(
-                    &client,
-                    &emu,
-                    "/site-media/v1/files/search",
-                    search(Some(next.to_string()), 100),
-                )
-                .await;
-                let (_, once_more) = post(
-                    &client,
-                    &emu,
-                    "/site-media/v1/files/search",
-                    search(Some(next.to_string()), 100),
-                )
-                .await;
-                assert_eq!(again, once_more);
-                cursor = Some(next.to_string());
-            }
-            _ => {
-                assert_eq!(body["nextCursor"]["hasNext"], false);
-                break;
-            }
+        let next = body["nextCursor"]["cursors"]["next"].as_str().unwrap();
+        if next.is_empty() {
+            assert_eq!(body["nextCursor"]["hasNext"], false);
+            break;
         }
+        assert_eq!(body["nextCursor"]["hasNext"], true);
+        // Replaying a cursor gives the same page.
+        let (_, again) = post(
+            &client,
+            &emu,
+            "/site-media/v1/files/search",
+            search(Some(next.to_string()), 100),
+        )
+        .await;
+        let (_, once_more) = post(
+            &client,
+            &emu,
+            "/site-media/v1/files/search",
+            search(Some(next.to_string()), 100),
+        )
+        .await;
+        assert_eq!(again, once_more);
+        cursor = Some(next.to_string());
     }
     assert_eq!(pages, 3);
-    let expected: Vec<String> = lib.files.iter().map(|f| f.id.clone()).collect();
-    assert_eq!(seen, expected);
+    // Newest first, every file once.
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let mut expected: Vec<String> = lib.files.iter().map(|f| f.id.clone()).collect();
+    expected.sort();
+    assert_eq!(sorted, expected);
     assert!(lib.files.iter().any(|f| f.state == "DELETED"));
 
     // A cursor only fits the query it came from.
@@ -334,7 +422,7 @@ async fn search_pages_visit_every_media_root_file_once() {
         &client,
         &emu,
         "/site-media/v1/files/search",
-        json!({ "mediaTypes": ["VIDEO", "AUDIO"], "private": false }),
+        json!({ "mediaTypes": ["VIDEO", "AUDIO"], "private": false, "paging": { "limit": 100 } }),
     )
     .await;
     assert_eq!(status, 200);
@@ -343,7 +431,7 @@ async fn search_pages_visit_every_media_root_file_once() {
         .iter()
         .filter(|f| (f.media_type == "VIDEO" || f.media_type == "AUDIO") && !f.private)
         .count();
-    assert_eq!(body["nextCursor"]["total"], expected);
+    assert_eq!(body["files"].as_array().unwrap().len(), expected);
     let (_, trash) = post(
         &client,
         &emu,
@@ -352,6 +440,24 @@ async fn search_pages_visit_every_media_root_file_once() {
     )
     .await;
     assert_eq!(trash["files"], json!([]));
+    assert_eq!(
+        trash["nextCursor"],
+        json!({ "cursors": { "next": "" }, "hasNext": false })
+    );
+
+    // The old shape, as a mode.
+    emu.set_paging(PagingStyle::Legacy);
+    let (_, last) = post(&client, &emu, "/site-media/v1/files/search", search(None, 100)).await;
+    assert_eq!(last["nextCursor"]["total"], 250);
+    assert!(last["nextCursor"].get("hasNext").is_none());
+    let (_, trash) = post(
+        &client,
+        &emu,
+        "/site-media/v1/files/search",
+        json!({ "rootFolder": "TRASH_ROOT" }),
+    )
+    .await;
+    assert_eq!(trash["nextCursor"], json!({ "total": 0, "cursors": {} }));
 }
 
 #[tokio::test]
@@ -360,18 +466,16 @@ async fn folder_listing_and_folder_archives() {
     let lib = emu.library();
     let (status, body) = get(&client, &emu, "/site-media/v1/folders").await;
     assert_eq!(status, 200);
-    let top: Vec<&str> = body["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
-    let expected: Vec<&str> = lib
+    assert!(dates_descend(&body, "folders"));
+    let mut top = ids_of(&body, "folders");
+    top.sort();
+    let mut expected: Vec<String> = lib
         .folders
         .iter()
         .filter(|f| f.parent_folder_id == MEDIA_ROOT)
-        .map(|f| f.id.as_str())
+        .map(|f| f.id.clone())
         .collect();
+    expected.sort();
     assert_eq!(top, expected);
 
     let folder = &lib.folders[0];
@@ -381,7 +485,7 @@ async fn folder_listing_and_folder_archives() {
     assert_eq!(get(&client, &emu, "/site-media/v1/folders/fnope").await.0, 404);
 
     // Listing one folder page by page.
-    let in_folder: Vec<&str> = lib
+    let mut in_folder: Vec<&str> = lib
         .files
         .iter()
         .filter(|f| f.parent_folder_id == folder.id)
@@ -400,18 +504,15 @@ async fn folder_listing_and_folder_archives() {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        listed.extend(
-            body["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["id"].as_str().unwrap().to_string()),
-        );
+        assert!(dates_descend(&body, "files"));
+        listed.extend(ids_of(&body, "files"));
         match body["nextCursor"]["cursors"]["next"].as_str() {
             Some(next) if !next.is_empty() => cursor = next.to_string(),
             _ => break,
         }
     }
+    listed.sort();
+    in_folder.sort();
     assert_eq!(listed, in_folder);
 
     let (status, body) = post(
@@ -473,10 +574,35 @@ async fn get_files_limits_order_and_unknown_ids() {
         assert!(body["details"]["validationError"].is_object());
     }
 
-    emu.set_unknown_ids(UnknownIds::Ignore);
-    let (status, body) = post(&client, &emu, path, json!({ "fileIds": [ids[0], "abcdef_nope"] })).await;
+    // Unknown ids: a validation error by default, whatever the archive mode, unless it asks for the old shape.
+    let with_unknown = json!({ "fileIds": [ids[0], "abcdef_nope"] });
+    for mode in [
+        UnknownIds::Validation,
+        UnknownIds::Ignore,
+        UnknownIds::NothingToDownload,
+    ] {
+        emu.set_unknown_ids(mode);
+        let (status, body) = post(&client, &emu, path, with_unknown.clone()).await;
+        assert_eq!(status, 400);
+        let violation = &body["details"]["validationError"]["fieldViolations"][0];
+        assert_eq!(violation["field"], "fileIds[1]");
+        assert_eq!(violation["ruleName"], "RESOURCE_NOT_FOUND");
+        assert_eq!(violation["data"]["fileIds"], json!(["abcdef_nope"]));
+    }
+    emu.set_unknown_ids(UnknownIds::ValidationUnnamed);
+    let (status, body) = post(&client, &emu, path, with_unknown.clone()).await;
+    assert_eq!(status, 400);
+    let violations = &body["details"]["validationError"]["fieldViolations"];
+    assert_eq!(violations[0]["field"], "fileIds");
+    assert!(violations[0].get("data").is_none() && !body.to_string().contains("abcdef_nope"));
+    emu.set_unknown_ids(UnknownIds::Reject);
+    let (status, body) = post(&client, &emu, path, with_unknown).await;
     assert_eq!(status, 400);
     assert_eq!(app_code(&body), "RESOURCE_NOT_FOUND");
+    assert_eq!(
+        body["details"]["applicationError"]["data"]["fileIds"],
+        json!(["abcdef_nope"])
+    );
 
     let url = format!("wix:image://v1/{}/x.jpg#originWidth=1", ids[0]);
     let encoded: String = url
@@ -494,9 +620,17 @@ async fn get_files_limits_order_and_unknown_ids() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["file"]["id"], ids[0].as_str());
+    // Get File By Id: 404 in the old mode, a validation error otherwise.
     let (status, body) = get(&client, &emu, "/site-media/v1/files/get-file-by-id?fileId=abcdef_nope").await;
     assert_eq!(status, 404);
     assert_eq!(app_code(&body), "RESOURCE_NOT_FOUND");
+    emu.set_unknown_ids(UnknownIds::Validation);
+    let (status, body) = get(&client, &emu, "/site-media/v1/files/get-file-by-id?fileId=abcdef_nope").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["details"]["validationError"]["fieldViolations"][0]["ruleName"],
+        "RESOURCE_NOT_FOUND"
+    );
 }
 
 #[tokio::test]
@@ -519,7 +653,11 @@ async fn single_file_links_serve_the_file() {
     assert!(url.starts_with(&format!("{}/_emulator/files/{}?token=", emu.base_url(), private.id)));
     let resp = client.get(url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.bytes().await.unwrap().to_vec(), file_content(&private.id));
+    assert_eq!(
+        resp.headers()["content-length"],
+        private.size_in_bytes.to_string().as_str()
+    );
+    assert_eq!(Some(resp.bytes().await.unwrap().to_vec()), lib.content(&private.id));
 
     for bad in [0, 525_601] {
         let (status, body) = post(
@@ -671,10 +809,7 @@ async fn dropped_connection_on_a_raw_socket_gets_no_bytes() {
 #[tokio::test]
 async fn rate_limit_answers_429_after_n_calls_a_minute() {
     let (emu, client) = start(EmulatorConfig {
-        rate_limit: Some(RateLimit {
-            per_minute: 5,
-            retry_after: true,
-        }),
+        rate_limit: Some(RateLimit::window(5).with_retry_after()),
         ..EmulatorConfig::default()
     })
     .await;
@@ -696,10 +831,7 @@ async fn rate_limit_answers_429_after_n_calls_a_minute() {
     assert_eq!(body["message"], "Too many requests");
     assert_eq!(emu.api_calls().last().unwrap().fault.as_deref(), Some("rate-limit"));
 
-    emu.set_rate_limit(Some(RateLimit {
-        per_minute: 5,
-        retry_after: false,
-    }));
+    emu.set_rate_limit(Some(RateLimit::window(5)));
     let resp = authed(client.get(format!("{}/site-media/v1/folders", emu.base_url())))
         .send()
         .await
