@@ -235,8 +235,7 @@ pub async fn link_one(
     file: &PrivateFile,
     expiration_minutes: u32,
 ) -> Result<PrivateLink, WixError> {
-    let asked_at = SystemTime::now();
-    let download_url = client
+    let (download_url, asked_at) = client
         .generate_file_download_url(
             ctx,
             &file.file_id,

@@ -17,7 +17,7 @@ use aws_sdk_secretsmanager::error::BoxError;
 use common::*;
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, MutexGuard};
-use wix_emulator::{Emulator, EmulatorConfig, Library};
+use wix_emulator::{AuthMode, Emulator, EmulatorConfig, Library};
 use wix_media_archiver::app::App;
 use wix_media_archiver::aws::{AwsCredentials, SecretStore};
 use wix_media_archiver::config::Config;
@@ -321,6 +321,25 @@ async fn ten_invocations_read_the_secret_once() {
 }
 
 #[tokio::test]
+async fn a_missing_permission_is_not_mistaken_for_a_rotated_key() {
+    let _serial = setup().await;
+    let emu = EmulatorConfig {
+        auth: AuthMode::MissingPermission,
+        ..emulator_config("a-key-without-permission")
+    };
+    let emulator = Emulator::start(emu.clone()).await.unwrap();
+    create_secret("wix/no-permission", &api_key_secret(&emu, "a-key-without-permission")).await;
+    let counter = CountCalls::default();
+    let app = counted_app(&emulator, "wix/no-permission", &counter, Duration::from_secs(300)).await;
+    let (status, body) = send(&app, &signed_by_caller(&flat_ids(2), json!({}))).await;
+    assert_eq!(status, 502, "{}", brief(&body));
+    assert_eq!(body["failed"][0]["error"]["status"], 403);
+    assert_eq!(body["failed"][0]["error"]["code"], "WIX_REJECTED");
+    assert_eq!(emulator.api_calls().len(), 1, "a 403 for a permission is not retried");
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "nor is the secret read again");
+}
+
+#[tokio::test]
 async fn a_rotated_wix_key_works_after_one_refresh() {
     let _serial = setup().await;
     let emu = emulator_config("old-wix-key");
@@ -337,7 +356,7 @@ async fn a_rotated_wix_key_works_after_one_refresh() {
     let (status, body) = send(&app, &signed_by_caller(&flat_ids(2), json!({}))).await;
     assert_eq!(status, 200, "{}", brief(&body));
     let statuses: Vec<u16> = emulator.api_calls().iter().map(|c| c.status).collect();
-    assert_eq!(statuses, vec![403, 200], "refused once, then the fresh key");
+    assert_eq!(statuses, vec![401, 200], "refused once, then the fresh key");
     assert_eq!(
         counter.0.load(Ordering::SeqCst),
         2,

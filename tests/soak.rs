@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
-use wix_emulator::{Emulator, EmulatorConfig, Fault, Library, RandomFaults, UnknownIds};
+use wix_emulator::{Emulator, EmulatorConfig, Fault, Library, PrivateInArchive, RandomFaults, UnknownIds};
 use wix_media_archiver::app::App;
 use wix_media_archiver::config::{Config, SecretLocation};
 use wix_media_archiver::credentials::StaticCredentials;
@@ -34,6 +34,23 @@ struct Totals {
     calls: usize,
     faults: usize,
     failed_files: usize,
+    /// Archives downloaded and opened in silent-omission runs.
+    zips_opened: usize,
+    /// Files found missing from those zips (what a link-only answer cannot see).
+    omitted_seen: usize,
+}
+
+/// How the run's Wix treats what it cannot archive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Omission {
+    /// Refuses the call (in its documented shapes).
+    Refuses,
+    /// Leaves unknown IDs out of the zip silently.
+    Unknown,
+    /// Leaves private files out silently.
+    Private,
+    /// Leaves 3D models out silently, as the old Velo call did.
+    Model3d,
 }
 
 fn queued_fault(rng: &mut fastrand::Rng) -> Fault {
@@ -70,12 +87,29 @@ fn queued_fault(rng: &mut fastrand::Rng) -> Fault {
 async fn run(seed: u64, library: &Library, totals: &mut Totals) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let scale = rng.f64();
+    let omission = [
+        Omission::Refuses,
+        Omission::Unknown,
+        Omission::Private,
+        Omission::Model3d,
+    ][rng.usize(0..4)];
     let config = EmulatorConfig {
         library: library.clone(),
-        unknown_ids: if rng.bool() {
-            UnknownIds::Reject
-        } else {
-            UnknownIds::Ignore
+        unknown_ids: match omission {
+            Omission::Unknown => UnknownIds::Ignore,
+            _ => [
+                UnknownIds::Validation,
+                UnknownIds::ValidationUnnamed,
+                UnknownIds::Reject,
+            ][rng.usize(0..3)],
+        },
+        private_in_archive: match omission {
+            Omission::Private => PrivateInArchive::Omit,
+            _ => PrivateInArchive::Include,
+        },
+        omit_media_types: match omission {
+            Omission::Model3d => vec!["MODEL3D".to_owned()],
+            _ => Vec::new(),
         },
         ..EmulatorConfig::default()
     };
@@ -136,6 +170,9 @@ async fn run(seed: u64, library: &Library, totals: &mut Totals) {
         };
         assert_eq!(status, expected, "seed {seed}: status follows the outcome");
         check_failures(seed, &body, totals);
+        if omission != Omission::Refuses {
+            open_zips(seed, &body, library, omission, totals).await;
+        }
     } else {
         totals.backups += 1;
         let body = local::invoke(
@@ -188,6 +225,43 @@ async fn run(seed: u64, library: &Library, totals: &mut Totals) {
     totals.runs += 1;
 }
 
+/// Downloads every archive of an answer and checks that each zip holds exactly its files
+/// less the ones this run's Wix leaves out silently.
+async fn open_zips(seed: u64, body: &Value, library: &Library, omission: Omission, totals: &mut Totals) {
+    for a in body["archives"].as_array().unwrap() {
+        let listed: Vec<&str> = a["fileIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let entries: HashSet<String> = zip_entries(a["downloadUrl"].as_str().unwrap())
+            .await
+            .into_iter()
+            .collect();
+        totals.zips_opened += 1;
+        for id in &listed {
+            let file = library.file(id);
+            let omitted = match omission {
+                Omission::Unknown => file.is_none(),
+                Omission::Private => file.is_some_and(|f| f.private),
+                Omission::Model3d => file.is_some_and(|f| f.media_type == "MODEL3D"),
+                Omission::Refuses => false,
+            };
+            assert_eq!(
+                entries.contains(*id),
+                !omitted,
+                "seed {seed}: {id} in the zip ({omission:?})"
+            );
+            totals.omitted_seen += usize::from(omitted);
+        }
+        assert!(
+            entries.iter().all(|e| listed.contains(&e.as_str())),
+            "seed {seed}: nothing else in the zip"
+        );
+    }
+}
+
 fn check_failures(seed: u64, body: &Value, totals: &mut Totals) {
     for f in body["failed"].as_array().unwrap() {
         let code = f["error"]["code"].as_str().unwrap();
@@ -228,14 +302,26 @@ async fn random_fault_schedules_never_lose_or_double_a_file() {
         run(*seed, &library, &mut totals).await;
     }
     println!(
-        "soak: {} runs ({} HTTP, {} backups), {} faults injected over {} Wix calls, {} files reported failed, {:?}",
+        "soak: {} runs ({} HTTP, {} backups), {} faults injected over {} Wix calls, {} files reported failed, \
+         {} zips opened with {} silently omitted files found, {:?}",
         totals.runs,
         totals.http,
         totals.backups,
         totals.faults,
         totals.calls,
         totals.failed_files,
+        totals.zips_opened,
+        totals.omitted_seen,
         started.elapsed()
     );
-    assert_eq!(totals.runs, seeds.len());
+    // The soak must have done what it is for: faults injected and met, both kinds of run,
+    // and the silent-omission modes looked into (a replay of one seed may do less).
+    if seeds.len() >= 20 {
+        assert!(totals.faults > 0 && totals.failed_files > 0, "no fault was met");
+        assert!(totals.http > 0 && totals.backups > 0, "both requests and backups ran");
+        assert!(
+            totals.zips_opened > 0 && totals.omitted_seen > 0,
+            "omissions were looked for"
+        );
+    }
 }

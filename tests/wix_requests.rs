@@ -104,11 +104,13 @@ async fn private_link_and_lookup_request_shapes() {
     let files = c.get_files(&ctx, &["p1.jpg".into()]).await.unwrap();
     assert_eq!(files[0].size_in_bytes, Some(5_918_720));
     assert!(files[0].private);
-    let link = c
+    let before = std::time::SystemTime::now();
+    let (link, asked_at) = c
         .generate_file_download_url(&ctx, "p1.jpg", Some("Holiday.jpg"), 90)
         .await
         .unwrap();
     assert_eq!(link.expose(), "https://x.example/p1?token=t");
+    assert!(asked_at >= before - std::time::Duration::from_millis(5) && asked_at <= std::time::SystemTime::now());
 }
 
 #[tokio::test]

@@ -128,7 +128,7 @@ impl WixClient {
         })?;
         let url = self.endpoint("/oauth2/token");
         let issued = Instant::now();
-        let resp: Resp = Box::pin(self.send(ctx, Method::POST, url, Some(body), Authorize::None)).await?;
+        let (resp, _): (Resp, _) = Box::pin(self.send(ctx, Method::POST, url, Some(body), Authorize::None)).await?;
         let value = resp.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
             WixError::new(
                 WixErrorKind::InvalidResponse,

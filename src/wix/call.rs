@@ -64,7 +64,26 @@ impl WixClient {
         url: Url,
         body: Option<Vec<u8>>,
     ) -> Result<T, WixError> {
-        self.send(ctx, method, url, body, Authorize::Site).await
+        self.send(ctx, method, url, body, Authorize::Site).await.map(|(v, _)| v)
+    }
+
+    /// [`WixClient::call`], also giving when the call that succeeded was sent.
+    pub async fn call_timed<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        ctx: &CallContext,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(T, std::time::SystemTime), WixError> {
+        let body = match body {
+            Some(b) => Some(bytes_of(b)?),
+            None => None,
+        };
+        let (value, sent) = self
+            .send(ctx, method, self.endpoint(path), body, Authorize::Site)
+            .await?;
+        let ago = Instant::now().saturating_duration_since(sent);
+        Ok((value, std::time::SystemTime::now() - ago))
     }
 
     /// The retry loop. A refusal of the credentials (see [`WixError::is_bad_credentials`])
@@ -77,7 +96,7 @@ impl WixClient {
         url: Url,
         body: Option<Vec<u8>>,
         authorize: Authorize,
-    ) -> Result<T, WixError> {
+    ) -> Result<(T, Instant), WixError> {
         let endpoint = url.path().to_owned();
         let mut retries_left = self.settings.max_retries;
         let mut auth_retried = false;
@@ -99,12 +118,12 @@ impl WixClient {
                     }
                 },
             };
-            let attempt = self
+            let (attempt, sent) = self
                 .attempt(ctx, &method, &url, body.as_deref(), auth.as_ref(), &endpoint)
                 .await?;
             attempt_no += 1;
             match attempt {
-                Attempt::Done(value) => return Ok(value),
+                Attempt::Done(value) => return Ok((value, sent)),
                 Attempt::Refused(error) => {
                     if let Some(auth) = &auth {
                         if error.is_bad_credentials()
@@ -151,7 +170,7 @@ impl WixClient {
         }
     }
 
-    /// One attempt: wait for a start, send, read, classify.
+    /// One attempt: wait for a start, send, read, classify. Also gives when it was sent.
     async fn attempt<T: DeserializeOwned>(
         &self,
         ctx: &CallContext,
@@ -160,6 +179,24 @@ impl WixClient {
         body: Option<&[u8]>,
         auth: Option<&Auth>,
         endpoint: &str,
+    ) -> Result<(Attempt<T>, Instant), WixError> {
+        let mut sent = Instant::now();
+        let attempt = self
+            .attempt_at(ctx, method, url, body, auth, endpoint, &mut sent)
+            .await?;
+        Ok((attempt, sent))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_at<T: DeserializeOwned>(
+        &self,
+        ctx: &CallContext,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+        auth: Option<&Auth>,
+        endpoint: &str,
+        sent: &mut Instant,
     ) -> Result<Attempt<T>, WixError> {
         let latest_start = ctx.deadline.map(|d| d.checked_sub(MIN_CALL_TIME).unwrap_or(d));
         let permit = self.limiter.acquire(latest_start, ctx.smoothing()).await.map_err(|_| {
@@ -188,6 +225,7 @@ impl WixClient {
         }
         ctx.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
+        *sent = started;
         let sent = tokio::time::timeout(timeout, async {
             let response = request.send().await?;
             let status = response.status();

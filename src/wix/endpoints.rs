@@ -59,14 +59,15 @@ impl WixClient {
         self.checked_link(resp.download_url)
     }
 
-    /// Generate File Download URL: a temporary link to one file (private files too).
+    /// Generate File Download URL: a temporary link to one file (private files too), and
+    /// when Wix was asked for it (the link's lifetime counts from then).
     pub async fn generate_file_download_url(
         &self,
         ctx: &CallContext,
         file_id: &str,
         download_file_name: Option<&str>,
         expiration_minutes: u32,
-    ) -> Result<Link, WixError> {
+    ) -> Result<(Link, std::time::SystemTime), WixError> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Req<'a> {
@@ -92,8 +93,8 @@ impl WixClient {
             download_file_name,
             expiration_in_minutes: expiration_minutes,
         };
-        let resp: Resp = self
-            .call(
+        let (resp, asked_at): (Resp, _) = self
+            .call_timed(
                 ctx,
                 Method::POST,
                 "/site-media/v1/files/generate-file-download-url",
@@ -105,7 +106,7 @@ impl WixClient {
             .into_iter()
             .find(|u| u.asset_key.as_deref().is_none_or(|k| k == "src"))
             .and_then(|u| u.url);
-        self.checked_link(url)
+        Ok((self.checked_link(url)?, asked_at))
     }
 
     /// Get Files: descriptors of 1 to 100 files, in the order asked.
