@@ -9,21 +9,28 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::moto;
 use common::*;
 use serde_json::{json, Value};
-use wix_emulator::{Emulator, EmulatorConfig, Fault, Library, PrivateInArchive, RandomFaults, UnknownIds};
+use wix_emulator::{
+    DownloadFault, Emulator, EmulatorConfig, Fault, Library, PrivateInArchive, RandomFaults, UnknownIds,
+};
 use wix_media_archiver::app::App;
+use wix_media_archiver::backup::manifest::{self, LineStatus};
 use wix_media_archiver::config::{Config, SecretLocation};
 use wix_media_archiver::credentials::StaticCredentials;
 use wix_media_archiver::local;
 use wix_media_archiver::wix::ClientSettings;
 
-const CODES: [&str; 5] = [
+const CODES: [&str; 8] = [
     "WIX_REJECTED",
     "WIX_RATE_LIMITED",
     "WIX_UNAVAILABLE",
     "WIX_INVALID_RESPONSE",
     "DEADLINE",
+    "ARCHIVE_INCOMPLETE",
+    "ARCHIVE_UNREADABLE",
+    "STORAGE_FAILED",
 ];
 
 #[derive(Default)]
@@ -38,6 +45,9 @@ struct Totals {
     zips_opened: usize,
     /// Files found missing from those zips (what a link-only answer cannot see).
     omitted_seen: usize,
+    /// Stored backups (into moto), and their lines checked against S3.
+    stored: usize,
+    stored_lines_checked: usize,
 }
 
 /// How the run's Wix treats what it cannot archive.
@@ -129,7 +139,23 @@ async fn run(seed: u64, library: &Library, totals: &mut Totals) {
         emulator.set_latency(Duration::from_millis(rng.u64(0..30)));
     }
 
+    let kind = rng.u8(0..20);
+    let stored_run = (12..15).contains(&kind);
     let mut vars = base_env(&emulator, &config);
+    if stored_run {
+        moto::reset().await;
+        moto::create_bucket("soak").await;
+        vars.insert("STORAGE_BUCKET".into(), "soak".into());
+        let download_faults: Vec<DownloadFault> = (0..rng.usize(0..4))
+            .map(|_| match rng.u8(0..4) {
+                0 => DownloadFault::CutAfter(rng.u64(0..20_000)),
+                1 => DownloadFault::NotZip,
+                2 => DownloadFault::Status(503),
+                _ => DownloadFault::Expired,
+            })
+            .collect();
+        emulator.push_download_faults("", download_faults);
+    }
     vars.insert("WIX_TIMEOUT_SECONDS".into(), "1".into());
     vars.insert("WIX_MAX_RETRIES".into(), rng.u32(0..4).to_string());
     vars.insert("WIX_MAX_CONCURRENCY".into(), rng.usize(1..7).to_string());
@@ -138,13 +164,27 @@ async fn run(seed: u64, library: &Library, totals: &mut Totals) {
     let SecretLocation::Environment(creds) = config.credentials.clone() else {
         unreachable!()
     };
+    let mut config = config;
+    if let Some(storage) = config.storage.as_mut() {
+        storage.part_size = 64 * 1024;
+    }
     let mut settings = ClientSettings::from_config(&config);
     settings.backoff_base = Duration::from_millis(5);
     settings.backoff_cap = Duration::from_millis(50);
-    let app = App::with_client_settings(config, Arc::new(StaticCredentials(Arc::new(*creds))), None, settings).unwrap();
+    let mut app =
+        App::with_client_settings(config, Arc::new(StaticCredentials(Arc::new(*creds))), None, settings).unwrap();
+    if stored_run {
+        app = app.with_s3(moto::s3().await);
+    }
     let h = Harness { emulator, app };
 
-    if rng.u8(0..10) < 6 {
+    if stored_run {
+        totals.stored += 1;
+        let summary = local::invoke(&h.app, &json!({"backup": {}}), Some(Duration::from_secs(120)))
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: a stored backup under faults still reports: {e}"));
+        check_stored(seed, &summary, &h, totals).await;
+    } else if kind < 12 {
         totals.http += 1;
         let pool: Vec<&str> = library.files.iter().map(|f| f.id.as_str()).collect();
         let n = rng.usize(1..3500);
@@ -225,6 +265,52 @@ async fn run(seed: u64, library: &Library, totals: &mut Totals) {
     totals.runs += 1;
 }
 
+/// A stored backup's manifest: every listed file on exactly one line, and every `STORED`
+/// line's bytes in S3 as Wix holds them.
+async fn check_stored(seed: u64, summary: &Value, h: &Harness, totals: &mut Totals) {
+    let key = summary["manifest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("s3://soak/")
+        .to_owned();
+    let lines = manifest::decode(&moto::get("soak", &key).await).expect("a readable manifest");
+    let ids: HashSet<&str> = lines.iter().map(|l| l.file_id.as_str()).collect();
+    assert_eq!(ids.len(), lines.len(), "seed {seed}: no file twice in the manifest");
+    assert_eq!(
+        lines.len() as u64,
+        summary["listedFiles"].as_u64().unwrap(),
+        "seed {seed}: every listed file"
+    );
+    let mut zips: std::collections::HashMap<String, zip::ZipArchive<std::io::Cursor<Vec<u8>>>> = Default::default();
+    for l in lines.iter().filter(|l| l.status == LineStatus::Stored) {
+        let object = l.object.clone().unwrap();
+        let expected = h.emulator.file_bytes(&l.file_id).unwrap();
+        let got = match &l.entry {
+            Some(entry) => {
+                if !zips.contains_key(&object) {
+                    let bytes = moto::get("soak", &object).await;
+                    zips.insert(
+                        object.clone(),
+                        zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap(),
+                    );
+                }
+                let mut e = zips.get_mut(&object).unwrap().by_name(entry).unwrap();
+                let mut content = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut content).unwrap();
+                content
+            }
+            None => moto::get("soak", &object).await,
+        };
+        assert_eq!(got, expected, "seed {seed}: {} is stored as Wix holds it", l.file_id);
+        totals.stored_lines_checked += 1;
+    }
+    for l in lines.iter().filter(|l| l.status == LineStatus::Failed) {
+        let code = l.error.as_ref().unwrap().code.as_str();
+        assert!(CODES.contains(&code), "seed {seed}: {code}");
+    }
+    assert_eq!(moto::open_uploads("soak").await, 0, "seed {seed}: no upload left open");
+}
+
 /// Downloads every archive of an answer and checks that each zip holds exactly its files
 /// less the ones this run's Wix leaves out silently.
 async fn open_zips(seed: u64, body: &Value, library: &Library, omission: Omission, totals: &mut Totals) {
@@ -296,17 +382,20 @@ async fn random_fault_schedules_never_lose_or_double_a_file() {
         }
     };
     let library = Library::seeded(800, 77);
+    let _moto = moto::setup().await;
     let mut totals = Totals::default();
     let started = std::time::Instant::now();
     for seed in &seeds {
         run(*seed, &library, &mut totals).await;
     }
     println!(
-        "soak: {} runs ({} HTTP, {} backups), {} faults injected over {} Wix calls, {} files reported failed, \
-         {} zips opened with {} silently omitted files found, {:?}",
+        "soak: {} runs ({} HTTP, {} backups, {} stored backups with {} stored files checked in S3), {} faults \
+         injected over {} Wix calls, {} files reported failed, {} zips opened with {} silently omitted files found, {:?}",
         totals.runs,
         totals.http,
         totals.backups,
+        totals.stored,
+        totals.stored_lines_checked,
         totals.faults,
         totals.calls,
         totals.failed_files,

@@ -1,6 +1,9 @@
 //! Shared test harness: the real handler, the real Wix client and a real local Wix emulator.
 #![allow(dead_code)]
 
+pub mod moto;
+pub mod s3_proxy;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;

@@ -312,6 +312,13 @@ impl Emulator {
         self.state.store().set_bytes(id, Bytes::from(bytes))
     }
 
+    /// Serves `bytes` as a file's content while its descriptors report `reported_size`
+    /// bytes (a Wix whose description and content disagree); `false` for an unknown id.
+    pub fn set_mismatched_bytes(&self, id: &str, bytes: Vec<u8>, reported_size: u64) -> bool {
+        let mut store = self.state.store();
+        store.set_bytes(id, Bytes::from(bytes)) && store.set_reported_size(id, reported_size)
+    }
+
     /// Adds a READY file with a new Wix-shaped id; `Err` when its folder does not exist.
     pub fn add_file(&self, file: NewFile) -> Result<FileRecord, String> {
         let mut store = self.state.store();

@@ -37,6 +37,17 @@ impl Store {
         true
     }
 
+    /// Makes the descriptors report `size` while the content stays as it is (set with
+    /// [`Store::set_bytes`] first): a Wix that serves other bytes than it describes.
+    pub(crate) fn set_reported_size(&mut self, id: &str, size: u64) -> bool {
+        let Some((_, f)) = self.file_mut(id) else {
+            return false;
+        };
+        f.size = size;
+        self.changed();
+        true
+    }
+
     /// A Wix-shaped id no file has yet: `<site prefix>_<32 hex><suffix by media type>`.
     pub(crate) fn new_file_id(&mut self, media_type: &str, extension: Option<&str>) -> String {
         let ext = extension.filter(|e| !e.is_empty() && e.len() <= 5 && e.bytes().all(|b| b.is_ascii_alphanumeric()));
