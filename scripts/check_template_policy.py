@@ -23,6 +23,9 @@ Fails (exit 1, one line per problem) when:
   LoggingConfig.LogGroup needs a group named /aws/lambda/<its name>).
 * Backup - a scheduled function (the backup) lacks `ReservedConcurrentExecutions: 1` or
   `Timeout: 900`, or there is no scheduled function at all.
+* S3 - an S3 object action (Put/Get/DeleteObject, AbortMultipartUpload) on a whole bucket
+  (`…:::bucket/*`) rather than under a key prefix, or `s3:ListBucket` without an
+  `s3:prefix` condition.
 * Pace - a function lacks a reserved concurrency (the Function URL is public: a flood must
   not take the account's concurrency) or a `WIX_PACE_SHARE`, or, for some allowed value of
   the parameters they depend on, the sum over functions of reserved concurrency x share is
@@ -213,6 +216,32 @@ def check_statement(stmt: Any, where: str, template: dict, problems: list[str]) 
         for text in literal_texts(resource, template):
             if text.strip() == "*":
                 problems.append(f"IAM: {w}: resource '*' (name the exact ARN)")
+    check_s3_scope(stmt, where, problems)
+
+
+S3_OBJECT_ACTIONS = {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+
+
+def _texts(value: Any) -> list[str]:
+    """Every string inside a value, a !Sub's template included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    return []
+
+
+def check_s3_scope(stmt: dict, where: str, problems: list[str]) -> None:
+    """S3 object actions only under a key prefix, s3:ListBucket only with an s3:prefix condition."""
+    actions = {a for a in _texts(stmt.get("Action")) if a.startswith("s3:")}
+    if actions & S3_OBJECT_ACTIONS:
+        for text in _texts(stmt.get("Resource")):
+            if text.startswith("arn:") and re.search(r":::[^/]*/\*$", text):
+                problems.append(f"S3: {where}: object actions on a whole bucket ({text}); scope them to the prefix")
+    if "s3:ListBucket" in actions and "s3:prefix" not in json.dumps(stmt.get("Condition") or {}):
+        problems.append(f"S3: {where}: s3:ListBucket without an s3:prefix condition lists the whole bucket")
 
 
 def check_policy_document(doc: Any, where: str, template: dict, problems: list[str]) -> None:
@@ -725,6 +754,28 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
     def no_backup(t):
         del t["Resources"]["Backup"]["Properties"]["Events"]
 
+    def s3_whole_bucket(t):
+        _add_policy(t, {"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::b/*"}}]})
+
+    def s3_list_everything(t):
+        _add_policy(t, {"Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b"}]})
+
+    def s3_scoped_passes(t):
+        _add_policy(
+            t,
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::b/${Prefix}*"}},
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": "arn:aws:s3:::b",
+                        "Condition": {"StringLike": {"s3:prefix": "p/*"}},
+                    },
+                ]
+            },
+        )
+
     def http_without_concurrency(t):
         del t["Resources"]["Http"]["Properties"]["ReservedConcurrentExecutions"]
 
@@ -777,6 +828,8 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
         ("a backup with reserved concurrency 2", backup_concurrency_two, "ReservedConcurrentExecutions: 1"),
         ("a backup with Timeout 300", backup_short_timeout, "Timeout: 900"),
         ("no scheduled backup function", no_backup, "no function has a Schedule"),
+        ("S3 object actions on a whole bucket", s3_whole_bucket, "scope them to the prefix"),
+        ("s3:ListBucket without a prefix condition", s3_list_everything, "without an s3:prefix condition"),
         ("an HTTP function without reserved concurrency", http_without_concurrency, "Http has no ReservedConcurrentExecutions"),
         ("pace shares over the budget for one allowed value", pace_over_budget, "may take 1.100"),
         ("a function without WIX_PACE_SHARE", backup_without_share, "Backup has no WIX_PACE_SHARE"),
@@ -785,6 +838,7 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
         ("a log group named /aws/lambda/${Fn}", default_log_group_name_passes, None),
         ("LoggingConfig.LogGroup given by the group's name", log_group_by_name_passes, None),
         ("backup settings from Globals", globals_give_backup_settings, None),
+        ("S3 actions scoped to a prefix, ListBucket with a prefix condition", s3_scoped_passes, None),
     ]
 
 
