@@ -222,6 +222,78 @@ pub fn data_offset(entry: &Entry, local_header: &[u8]) -> Result<u64, ZipError> 
         .ok_or(ZipError::BadLocalHeader)
 }
 
+/// Inflates a raw deflate stream (a zip entry's data, method 8) chunk by chunk, so an entry
+/// of any size is restored at constant memory. A stream that ends before its deflate end
+/// is an error.
+pub fn inflate<S>(input: S) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Unpin
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, String>> + Unpin,
+{
+    use bytes::Buf;
+    use flate2::{Decompress, FlushDecompress, Status};
+    use futures_util::StreamExt;
+
+    const OUT: usize = 64 * 1024;
+    struct State<S> {
+        input: S,
+        inflater: Decompress,
+        pending: bytes::Bytes,
+        input_done: bool,
+        done: bool,
+    }
+    let state = State {
+        input,
+        inflater: Decompress::new(false),
+        pending: bytes::Bytes::new(),
+        input_done: false,
+        done: false,
+    };
+    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            if st.pending.is_empty() && !st.input_done {
+                match st.input.next().await {
+                    Some(Ok(chunk)) => st.pending = chunk,
+                    Some(Err(e)) => {
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
+                    None => st.input_done = true,
+                }
+            }
+            let mut out = vec![0u8; OUT];
+            let (in_before, out_before) = (st.inflater.total_in(), st.inflater.total_out());
+            let flush = if st.input_done {
+                FlushDecompress::Finish
+            } else {
+                FlushDecompress::None
+            };
+            let status = match st.inflater.decompress(&st.pending, &mut out, flush) {
+                Ok(status) => status,
+                Err(e) => {
+                    st.done = true;
+                    return Some((Err(format!("the entry is not valid deflate data: {e}")), st));
+                }
+            };
+            let consumed = (st.inflater.total_in() - in_before) as usize;
+            let produced = (st.inflater.total_out() - out_before) as usize;
+            st.pending.advance(consumed);
+            if status == Status::StreamEnd {
+                st.done = true;
+            } else if consumed == 0 && produced == 0 && (st.input_done || !st.pending.is_empty()) {
+                st.done = true;
+                return Some((Err("the entry's deflate data ends early".to_owned()), st));
+            }
+            if produced > 0 {
+                out.truncate(produced);
+                return Some((Ok(bytes::Bytes::from(out)), st));
+            }
+        }
+    }))
+}
+
 /// The last end-of-central-directory signature whose comment length fits the tail.
 fn find_end_record(tail: &[u8]) -> Option<usize> {
     if tail.len() < 22 {
@@ -459,6 +531,31 @@ mod tests {
         let n = lying.len();
         lying[n - 12..n - 10].copy_from_slice(&3u16.to_le_bytes());
         assert!(matches!(read_all(&lying), Err(ZipError::Damaged(_))));
+    }
+
+    #[tokio::test]
+    async fn deflated_entries_inflate_in_chunks_and_truncation_is_an_error() {
+        use futures_util::StreamExt;
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i / 1000) as u8).collect();
+        let bytes = zip_of(&[("f.bin", &content)], true, "");
+        let entries = read_all(&bytes).unwrap();
+        let e = &entries[0];
+        let at = e.local_header_offset as usize;
+        let start = data_offset(e, &bytes[at..at + 30]).unwrap() as usize;
+        let data = bytes[start..start + e.compressed_size as usize].to_vec();
+        let chunks = |cut: usize| {
+            let data = data[..cut].to_vec();
+            futures_util::stream::iter(
+                data.chunks(777)
+                    .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let out: Vec<Result<bytes::Bytes, String>> = inflate(chunks(data.len())).collect().await;
+        let joined: Vec<u8> = out.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+        assert_eq!(joined, content);
+        let cut: Vec<Result<bytes::Bytes, String>> = inflate(chunks(data.len() / 2)).collect().await;
+        assert!(cut.last().unwrap().is_err(), "a cut stream is an error");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct FinishEnv<'a> {
     pub request_id: &'a str,
     /// The bucket's region, for the S3 console address in the mail.
     pub region: Option<String>,
+    /// `BACKUP_RETENTION_DAYS` (0: keep everything).
+    pub retention_days: u32,
 }
 
 /// The backup summary: the invocation's answer, the start of `report.json`, and what the
@@ -88,6 +90,8 @@ pub struct StoredReport<'a> {
     pub private_files: Vec<ReportPrivate>,
     pub failed: Vec<ReportFailure>,
     pub skipped: Vec<ReportSkipped<'a>>,
+    /// Old backups pruned after this one (retention).
+    pub pruned: Vec<super::retention::Pruned>,
 }
 
 /// A stored archive object and its files.
@@ -153,7 +157,6 @@ pub async fn finish(
     outcomes: Vec<BatchOutcome>,
     ctx: &CallContext,
 ) -> BackupSummary {
-    let started = std::time::Instant::now();
     let dir = format!("backups/{}/", plan.backup_id);
     let manifest_key = store.key(&format!("{dir}manifest.jsonl.gz"));
     let report_key = store.key(&format!("{dir}report.json"));
@@ -247,7 +250,7 @@ pub async fn finish(
         skipped_files: count(LineStatus::Skipped),
         failed_files: failed.len(),
         stored_bytes,
-        duration_ms: 0,
+        duration_ms: since(&plan.started_at),
         manifest: store.uri(&manifest_key),
         report: store.uri(&report_key),
         failures: failed
@@ -270,6 +273,27 @@ pub async fn finish(
         summary
             .warnings
             .push(format!("the listing stopped early: {}", e.message));
+    }
+
+    // Retention, only after a complete backup; before latest.json moves, so the backup it
+    // names now is kept along with this one.
+    let mut pruned = Vec::new();
+    if complete {
+        match super::retention::prune(
+            store,
+            (&plan.backup_id, &lines),
+            plan.previous_latest.as_deref(),
+            env.retention_days,
+            std::time::SystemTime::now(),
+        )
+        .await
+        {
+            Ok(done) => pruned = done,
+            Err(e) => {
+                tracing::warn!(error = %e, "old backups were not pruned");
+                summary.warnings.push(format!("old backups were not pruned: {e}"));
+            }
+        }
     }
 
     // Mail before the report, so the report records who got it.
@@ -329,6 +353,7 @@ pub async fn finish(
                 reason: l.reason.as_deref().unwrap_or(""),
             })
             .collect(),
+        pruned,
     };
     match serde_json::to_vec(&report) {
         Ok(bytes) => {
@@ -376,8 +401,16 @@ pub async fn finish(
             Err(e) => summary.warnings.push(format!("latest.json could not be encoded: {e}")),
         }
     }
-    summary.duration_ms = started.elapsed().as_millis() as u64;
+    summary.duration_ms = since(&plan.started_at);
     summary
+}
+
+/// Milliseconds since an RFC 3339 time (the backup's start), 0 if it cannot be read.
+fn since(started_at: &str) -> u64 {
+    humantime::parse_rfc3339(started_at)
+        .ok()
+        .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Every listed file stands on exactly one line.

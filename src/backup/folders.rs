@@ -92,6 +92,14 @@ impl FolderTree {
         self.folders.insert(folder.id, (name, parent));
     }
 
+    /// Every known folder's ID by its path.
+    pub fn ids_by_path(&self, roots: &[&str]) -> HashMap<String, String> {
+        self.folders
+            .keys()
+            .map(|id| (self.path(id, roots), id.clone()))
+            .collect()
+    }
+
     /// `/Shop/Summer` for a folder, `/` for a root; a folder (or ancestor) whose name is not
     /// known shows its ID in its place.
     pub fn path(&self, id: &str, roots: &[&str]) -> String {

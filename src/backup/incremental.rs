@@ -18,6 +18,8 @@ use crate::storage::Store;
 #[derive(Debug, Default)]
 pub struct Previous {
     pub latest: Option<Latest>,
+    /// The backup `latest.json` names, even when its manifest is unusable (never pruned).
+    pub latest_id: Option<String>,
     /// Its manifest's lines by file ID.
     pub lines: HashMap<String, ManifestLine>,
     /// Why the previous backup could not be used, if it could not.
@@ -44,6 +46,11 @@ pub async fn read_previous(store: &Store) -> Previous {
     let latest: Latest = match serde_json::from_slice(&bytes) {
         Ok(latest) => latest,
         Err(e) => return unusable(format!("latest.json is not readable ({e}); this backup is full")),
+    };
+    let latest_id = Some(latest.backup_id.clone());
+    let unusable = |warning: String| Previous {
+        latest_id: latest_id.clone(),
+        ..unusable(warning)
     };
     if !latest.manifest.starts_with(store.root()) {
         return unusable(format!(
@@ -88,6 +95,7 @@ pub async fn read_previous(store: &Store) -> Previous {
     Previous {
         lines: lines.into_iter().map(|l| (l.file_id.clone(), l)).collect(),
         latest: Some(latest),
+        latest_id,
         warning: None,
     }
 }

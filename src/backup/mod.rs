@@ -13,8 +13,11 @@ pub mod manifest;
 pub mod matching;
 pub mod options;
 pub mod plan;
+pub mod restore;
+pub mod retention;
 pub mod steps;
 pub mod stored;
+pub mod verify;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -49,6 +52,8 @@ pub struct BackupCounts {
     pub failed_files: usize,
     pub emailed: usize,
     pub incomplete: bool,
+    /// Files stored by this backup (stored backups).
+    pub stored_files: Option<usize>,
 }
 
 impl Shorten for BackupReport {
@@ -75,6 +80,7 @@ async fn run_stored(
         outbox: app.outbox(),
         request_id,
         region: std::env::var("AWS_REGION").ok(),
+        retention_days: app.config.backup_retention_days,
     };
     let env = batch::BatchEnv {
         wix: &app.wix,
@@ -92,10 +98,86 @@ async fn run_stored(
         failed_files: summary.failed_files,
         emailed: summary.emailed_to.len(),
         incomplete: summary.status != "COMPLETE",
+        stored_files: Some(summary.stored_files),
     };
     let value = serde_json::to_value(&summary)
         .map_err(|e| BackupError::Failed(format!("the summary could not be encoded: {e}")))?;
     Ok((value, counts))
+}
+
+/// The store of this site, or why there is none.
+async fn site_store(app: &App, ctx: &CallContext, what: &str) -> Result<crate::storage::Store, BackupError> {
+    let credentials = app
+        .credentials_by(ctx)
+        .await
+        .map_err(|e| BackupError::CredentialsUnavailable(format!("the credentials could not be read: {e}")))?;
+    app.store(&credentials)
+        .ok_or_else(|| BackupError::InvalidOptions(format!("{what} needs STORAGE_BUCKET (stored backups)")))
+}
+
+/// Runs a restore event (`{"restore": {…}}`).
+pub async fn run_restore(app: &App, raw: &RawValue, request_id: &str, ctx: &CallContext) -> Result<Value, BackupError> {
+    let options = restore::RestoreOptions::parse(raw).map_err(BackupError::InvalidOptions)?;
+    let store = site_store(app, ctx, "a restore").await?;
+    let env = restore::RestoreEnv {
+        wix: &app.wix,
+        ctx,
+        store: &store,
+    };
+    let mut report = restore::restore(&env, &options)
+        .await
+        .map_err(|e| BackupError::Failed(e.to_string()))?;
+    if !options.email_to.is_empty() {
+        let mail = render::RestoreMail {
+            title: format!(
+                "Wix media restore: {} restored, {} failed",
+                report.restored_files, report.failed_files
+            ),
+            request_id,
+            r: &report,
+        };
+        let delivery = app
+            .outbox()
+            .send(
+                &options.email_to,
+                &mail.title,
+                render::render_restore(&mail),
+                ctx.respond_by,
+            )
+            .await;
+        report.emailed_to = delivery.emailed_to;
+        report.email_error = delivery.error;
+    }
+    serde_json::to_value(&report).map_err(|e| BackupError::Failed(format!("the report could not be encoded: {e}")))
+}
+
+/// Runs a verify event (`{"verify": {"backupId": …}}`).
+pub async fn run_verify(app: &App, raw: &RawValue, ctx: &CallContext) -> Result<Value, BackupError> {
+    let map: serde_json::Map<String, Value> = serde_json::from_str(raw.get())
+        .map_err(|_| BackupError::InvalidOptions("`verify` must be a JSON object".into()))?;
+    let mut reference = "latest".to_owned();
+    for (key, value) in map {
+        match key.as_str() {
+            "backupId" => {
+                let id = value
+                    .as_str()
+                    .ok_or_else(|| BackupError::InvalidOptions("`backupId` must be a string".into()))?;
+                if id != "latest" && !verify::is_backup_id(id) {
+                    return Err(BackupError::InvalidOptions(
+                        "`backupId` must be `latest` or a backup ID".into(),
+                    ));
+                }
+                reference = id.to_owned();
+            }
+            other => return Err(BackupError::InvalidOptions(format!("`{other}` is not a known option"))),
+        }
+    }
+    let store = site_store(app, ctx, "verify").await?;
+    let answer = verify::verify(&store, &reference)
+        .await
+        .map_err(|e| BackupError::Failed(e.to_string()))?;
+    tracing::info!(backup_id = %answer.backup_id, checked = answer.checked_files, problems = answer.problem_count, "verified");
+    serde_json::to_value(&answer).map_err(|e| BackupError::Failed(format!("the answer could not be encoded: {e}")))
 }
 
 /// Runs a backup for a schedule event, with `options` over the environment's defaults.
@@ -165,6 +247,7 @@ pub async fn run_event(
         failed_files: report.outcome.failed_files(),
         emailed: report.emailed_to.len(),
         incomplete: report.incomplete,
+        stored_files: None,
     };
     let json = fit::fit(&mut report, fit::ANSWER_LIMIT)
         .map_err(|e| BackupError::Failed(format!("the report could not be encoded: {e}")))?;

@@ -58,6 +58,9 @@ pub struct StoredPlan {
     /// of those that fail.
     #[serde(default)]
     pub previous_copies: HashMap<String, PreviousCopy>,
+    /// The backup `latest.json` named when this one started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_latest: Option<String>,
 }
 
 /// `YYYYMMDDTHHMMSSZ-<8 hex>` for a backup started at `at`: keys sort by time.
@@ -217,7 +220,7 @@ pub async fn plan(
     );
     StoredPlan {
         backup_id,
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
         full,
         items,
         skipped,
@@ -236,6 +239,7 @@ pub async fn plan(
             _ => None,
         },
         previous_copies,
+        previous_latest: previous.latest_id.clone(),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::wix::CallContext;
 /// Why an invocation failed as a whole (it has no HTTP answer to give).
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    #[error("the event is not an HTTP request, an EventBridge scheduled event or a {{\"backup\": {{…}}}} object")]
+    #[error("the event is not an HTTP request, an EventBridge scheduled event, or a {{\"backup\"|\"restore\"|\"verify\": {{…}}}} object")]
     UnrecognizedEvent,
     #[error("the event looks like an HTTP request from {origin} but cannot be read: {reason}")]
     MalformedHttpEvent { origin: &'static str, reason: String },
@@ -30,6 +30,12 @@ pub enum EventError {
     CredentialsUnavailable(String),
     #[error("{0}")]
     BackupFailed(String),
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    #[error("{0}")]
+    RestoreFailed(String),
+    #[error("{0}")]
+    VerifyFailed(String),
 }
 
 impl EventError {
@@ -41,6 +47,9 @@ impl EventError {
             EventError::InvalidBackupOptions(_) => "InvalidBackupOptions",
             EventError::CredentialsUnavailable(_) => "CredentialsUnavailable",
             EventError::BackupFailed(_) => "BackupFailed",
+            EventError::InvalidOptions(_) => "InvalidOptions",
+            EventError::RestoreFailed(_) => "RestoreFailed",
+            EventError::VerifyFailed(_) => "VerifyFailed",
         }
     }
 }
@@ -52,6 +61,18 @@ impl From<crate::backup::BackupError> for EventError {
             BackupError::InvalidOptions(m) => EventError::InvalidBackupOptions(m),
             BackupError::CredentialsUnavailable(m) => EventError::CredentialsUnavailable(m),
             BackupError::Failed(m) => EventError::BackupFailed(m),
+        }
+    }
+}
+
+impl EventError {
+    /// A restore's or a verify's failure: bad options, unreadable credentials, or `failed`.
+    fn of_operation(e: crate::backup::BackupError, failed: fn(String) -> EventError) -> EventError {
+        use crate::backup::BackupError;
+        match e {
+            BackupError::InvalidOptions(m) => EventError::InvalidOptions(m),
+            BackupError::CredentialsUnavailable(m) => EventError::CredentialsUnavailable(m),
+            BackupError::Failed(m) => failed(m),
         }
     }
 }
@@ -70,6 +91,10 @@ impl From<EventError> for Diagnostic {
 pub enum EventKind {
     Http(HttpEvent),
     Schedule(Option<Box<RawValue>>),
+    /// `{"restore": {…}}`.
+    Restore(Box<RawValue>),
+    /// `{"verify": {…}}`.
+    Verify(Box<RawValue>),
 }
 
 /// An HTTP request as one of the AWS services delivers it.
@@ -180,6 +205,10 @@ struct Probe {
     /// Present even when `null`, so `{"backup": null}` is refused as a bad backup.
     #[serde(default, deserialize_with = "present")]
     backup: Option<Box<RawValue>>,
+    #[serde(default, deserialize_with = "present")]
+    restore: Option<Box<RawValue>>,
+    #[serde(default, deserialize_with = "present")]
+    verify: Option<Box<RawValue>>,
     version: Option<Value>,
     #[serde(rename = "httpMethod")]
     http_method: Option<serde::de::IgnoredAny>,
@@ -213,6 +242,18 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
         return Err(EventError::InvalidBackupOptions(
             "`backup` must be an object".to_owned(),
         ));
+    }
+    for (object, kind) in [(probe.restore, "restore"), (probe.verify, "verify")] {
+        if let Some(options) = object {
+            if !options.get().trim_start().starts_with('{') {
+                return Err(EventError::InvalidOptions(format!("`{kind}` must be an object")));
+            }
+            return Ok(if kind == "restore" {
+                EventKind::Restore(options)
+            } else {
+                EventKind::Verify(options)
+            });
+        }
     }
     if probe.source.as_ref().and_then(Value::as_str) == Some("aws.events")
         && probe.detail_type.as_ref().and_then(Value::as_str) == Some("Scheduled Event")
@@ -313,10 +354,50 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
                 failed_files: counts.failed_files,
                 emailed: counts.emailed,
                 incomplete: Some(counts.incomplete),
+                stored_files: counts.stored_files,
                 ..Summary::default()
             }
             .log(&request_id, &ctx, started);
             result.map(|(value, _)| value)
+        }
+        EventKind::Restore(options) => {
+            let result = Box::pin(crate::backup::run_restore(app, &options, &request_id, &ctx))
+                .await
+                .map_err(|e| EventError::of_operation(e, EventError::RestoreFailed));
+            Summary {
+                kind: "restore",
+                error_type: result.as_ref().err().map(EventError::error_type),
+                file_count: result
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v["selectedFiles"].as_u64())
+                    .map(|n| n as usize),
+                failed_files: result
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v["failedFiles"].as_u64())
+                    .unwrap_or(0) as usize,
+                ..Summary::default()
+            }
+            .log(&request_id, &ctx, started);
+            result
+        }
+        EventKind::Verify(options) => {
+            let result = crate::backup::run_verify(app, &options, &ctx)
+                .await
+                .map_err(|e| EventError::of_operation(e, EventError::VerifyFailed));
+            Summary {
+                kind: "verify",
+                error_type: result.as_ref().err().map(EventError::error_type),
+                file_count: result
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v["checkedFiles"].as_u64())
+                    .map(|n| n as usize),
+                ..Summary::default()
+            }
+            .log(&request_id, &ctx, started);
+            result
         }
     }
 }
@@ -337,6 +418,7 @@ struct Summary {
     failed_files: usize,
     emailed: usize,
     incomplete: Option<bool>,
+    stored_files: Option<usize>,
 }
 
 impl Summary {
@@ -358,6 +440,7 @@ impl Summary {
             failed_files = self.failed_files,
             emailed = self.emailed,
             incomplete = self.incomplete,
+            stored_files = self.stored_files,
             wix_calls = ctx.calls(),
             wix_retries = ctx.retries(),
             wix_rate_limited = ctx.rate_limited(),

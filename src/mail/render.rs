@@ -74,6 +74,10 @@ fn templates() -> &'static Environment<'static> {
             .expect("text template parses");
         env.add_template("links.html", include_str!("templates/links.html"))
             .expect("HTML template parses");
+        env.add_template("restore.txt", include_str!("templates/restore.txt"))
+            .expect("text template parses");
+        env.add_template("restore.html", include_str!("templates/restore.html"))
+            .expect("HTML template parses");
         env.add_template("backup.txt", include_str!("templates/backup.txt"))
             .expect("text template parses");
         env.add_template("backup.html", include_str!("templates/backup.html"))
@@ -101,6 +105,23 @@ pub struct BackupMail<'a, S: Serialize> {
     pub duration: String,
     /// The backup's folder in the S3 console.
     pub console_url: String,
+}
+
+/// What the mail of a restore shows.
+#[derive(Debug, Serialize)]
+pub struct RestoreMail<'a, R: Serialize> {
+    pub title: String,
+    pub request_id: &'a str,
+    /// The restore report.
+    pub r: &'a R,
+}
+
+/// Renders a restore's mail.
+pub fn render_restore<R: Serialize>(mail: &RestoreMail<'_, R>) -> Result<(String, String), minijinja::Error> {
+    let env = templates();
+    let text = env.get_template("restore.txt")?.render(mail)?;
+    let html = env.get_template("restore.html")?.render(mail)?;
+    Ok((text, html))
 }
 
 /// Renders a stored backup's mail.

@@ -215,6 +215,54 @@ impl Store {
         Ok((body.into_bytes(), total))
     }
 
+    /// The bytes `start..end` of an object (the whole object for `None`), as a stream.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<impl futures_util::Stream<Item = Result<Bytes, String>> + Unpin + use<>, StoreError> {
+        let mut get = self.s3.get_object().bucket(&self.settings.bucket).key(key);
+        if let Some((start, end)) = range {
+            if end <= start {
+                return Err(StoreError {
+                    operation: "GetObject",
+                    key: key.to_owned(),
+                    reason: "an empty range".to_owned(),
+                    code: None,
+                });
+            }
+            get = get.range(format!("bytes={start}-{}", end - 1));
+        }
+        let out = get.send().await.map_err(|e| store_error("GetObject", key, &e))?;
+        Ok(Box::pin(futures_util::stream::unfold(
+            out.body,
+            |mut body| async move {
+                body.next()
+                    .await
+                    .map(|chunk| (chunk.map_err(|e| format!("the S3 body broke off: {e}")), body))
+            },
+        )))
+    }
+
+    /// A presigned GET of `key`, good for `expires`.
+    pub async fn presign_get(&self, key: &str, expires: Duration) -> Result<crate::domain::link::Link, StoreError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires).map_err(|e| StoreError {
+            operation: "presign GetObject",
+            key: key.to_owned(),
+            reason: e.to_string(),
+            code: None,
+        })?;
+        let request = self
+            .s3
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| store_error("presign GetObject", key, &e))?;
+        Ok(crate::domain::link::Link::new(request.uri()))
+    }
+
     /// The object's size and checksum, or `None` when there is none.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         match self

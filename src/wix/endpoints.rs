@@ -236,6 +236,106 @@ impl WixClient {
     }
 }
 
+/// What Import File needs to know of a file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequest<'a> {
+    /// Where Wix fetches the bytes (a presigned URL).
+    pub url: &'a str,
+    pub display_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<&'a str>,
+    pub parent_folder_id: &'a str,
+    pub private: bool,
+}
+
+impl WixClient {
+    /// Import File: Wix fetches `url` into a new file, `PENDING` until it is `READY`.
+    pub async fn import_file(&self, ctx: &CallContext, req: &ImportRequest<'_>) -> Result<FileDescriptor, WixError> {
+        #[derive(Deserialize)]
+        struct Resp {
+            file: Option<FileDescriptor>,
+        }
+        let resp: Resp = self
+            .call(ctx, Method::POST, "/site-media/v1/files/import", Some(req))
+            .await?;
+        resp.file
+            .ok_or_else(|| WixError::new(WixErrorKind::InvalidResponse, "Wix answered an import without `file`"))
+    }
+
+    /// Create Folder: a folder named `display_name` under `parent`.
+    pub async fn create_folder(
+        &self,
+        ctx: &CallContext,
+        display_name: &str,
+        parent: &str,
+    ) -> Result<FolderDescriptor, WixError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Req<'a> {
+            display_name: &'a str,
+            parent_folder_id: &'a str,
+        }
+        #[derive(Deserialize)]
+        struct Resp {
+            folder: Option<FolderDescriptor>,
+        }
+        let resp: Resp = self
+            .call(
+                ctx,
+                Method::POST,
+                "/site-media/v1/folders",
+                Some(&Req {
+                    display_name,
+                    parent_folder_id: parent,
+                }),
+            )
+            .await?;
+        resp.folder.ok_or_else(|| {
+            WixError::new(
+                WixErrorKind::InvalidResponse,
+                "Wix answered a new folder without `folder`",
+            )
+        })
+    }
+
+    /// List Files: one page of the files directly in `parent`.
+    pub async fn list_files(
+        &self,
+        ctx: &CallContext,
+        parent: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<FileDescriptor>, WixError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Resp {
+            files: Option<Vec<FileDescriptor>>,
+            next_cursor: Option<NextCursor>,
+        }
+        let mut url = self.endpoint("/site-media/v1/files");
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("parentFolderId", parent);
+            query.append_pair("paging.limit", &limit.to_string());
+            if let Some(cursor) = cursor {
+                query.append_pair("paging.cursor", cursor);
+            }
+        }
+        let resp: Resp = self.call_url(ctx, Method::GET, url, None).await?;
+        let items = resp.files.ok_or_else(|| {
+            WixError::new(
+                WixErrorKind::InvalidResponse,
+                "Wix answered a file list without `files`",
+            )
+        })?;
+        Ok(Page {
+            items,
+            next: resp.next_cursor.and_then(NextCursor::next),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FolderPage {

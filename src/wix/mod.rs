@@ -13,6 +13,7 @@ mod models;
 pub use call::{retry_after, RETRY_AFTER_CEILING};
 pub use client::{ClientSettings, WixClient};
 pub use context::{CallContext, CallStats};
+pub use endpoints::ImportRequest;
 pub use error::{Named, WixError, WixErrorKind, MAX_NAMED};
 pub use limiter::{Limiter, Smoothing, WINDOW};
 pub use models::{FileDescriptor, FolderDescriptor, Page};

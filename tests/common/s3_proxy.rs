@@ -21,6 +21,8 @@ pub enum Op {
     Complete,
     /// `PUT` without a part number (PutObject).
     PutObject,
+    /// `POST …?delete` (DeleteObjects).
+    DeleteObjects,
 }
 
 /// What the proxy does instead of forwarding.
@@ -30,6 +32,8 @@ pub enum S3Fault {
     Status(u16),
     /// Close the connection without an answer.
     Drop,
+    /// Forward this one as it is (to fail only the requests after it).
+    Pass,
 }
 
 /// A running proxy.
@@ -79,6 +83,11 @@ impl S3Proxy {
         }
     }
 
+    /// Drops every queued fault.
+    pub fn clear(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+
     /// How many requests of `op` were answered by a fault.
     pub fn injected(&self, op: Op) -> usize {
         self.injected.lock().unwrap().iter().filter(|(o, _)| *o == op).count()
@@ -105,6 +114,7 @@ async fn forward(
         "PUT" if query.contains("partNumber=") => Some(Op::UploadPart),
         "PUT" if !query.contains("uploadId=") => Some(Op::PutObject),
         "POST" if query.contains("uploadId=") => Some(Op::Complete),
+        "POST" if query.split('&').any(|p| p == "delete" || p.starts_with("delete=")) => Some(Op::DeleteObjects),
         _ => None,
     };
     let headers = req.headers().clone();
@@ -114,10 +124,10 @@ async fn forward(
         let at = queue.iter().position(|(o, _)| *o == op)?;
         queue.remove(at).map(|(_, f)| f)
     });
-    if let (Some(op), Some(fault)) = (op, fault) {
+    if let (Some(op), Some(fault)) = (op, fault.filter(|f| !matches!(f, S3Fault::Pass))) {
         injected.lock().unwrap().push((op, path_and_query.clone()));
         return match fault {
-            S3Fault::Drop => Err("connection dropped by the proxy".into()),
+            S3Fault::Drop | S3Fault::Pass => Err("connection dropped by the proxy".into()),
             S3Fault::Status(status) => Ok(Response::builder()
                 .status(status)
                 .header("content-type", "application/xml")

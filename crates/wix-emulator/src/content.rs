@@ -123,19 +123,75 @@ impl Content {
         hasher.finalize()
     }
 
-    /// Wix's `hash`: opaque, 32 hex digits, different whenever the bytes differ.
+    /// Wix's `hash`: opaque, 32 hex digits, a function of the bytes alone (the same bytes
+    /// imported again have the same hash, as Wix's content hash would), different whenever
+    /// the bytes differ. Generated contents over 1 MiB are hashed once and remembered.
     pub(crate) fn hash(&self) -> String {
-        let (a, b) = match self {
-            Content::Generated { seed, len } => (mix(seed ^ len), mix(seed.wrapping_add(*len).rotate_left(17))),
+        const REMEMBER_OVER: u64 = 1 << 20;
+        match self {
             Content::Stored(bytes) => {
-                // Two differently seeded FNV passes: a mismatch of both is as unlikely as 128 bits allow.
-                let second = bytes.iter().fold(0x84222325_cbf29ce4_u64, |h, b| {
-                    (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-                });
-                (mix(fnv64(bytes) ^ bytes.len() as u64), mix(second))
+                let mut h = ContentHash::new();
+                h.update(bytes);
+                h.finish()
             }
-        };
-        format!("{a:016x}{b:016x}")
+            Content::Generated { seed, len } => {
+                static BIG: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(u64, u64), String>>> =
+                    std::sync::OnceLock::new();
+                let cache = BIG.get_or_init(Default::default);
+                if *len > REMEMBER_OVER {
+                    if let Some(hash) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&(*seed, *len)) {
+                        return hash.clone();
+                    }
+                }
+                let mut h = ContentHash::new();
+                let mut buf = vec![0; CHUNK.min(*len as usize).max(1)];
+                let mut offset = 0;
+                while offset < *len {
+                    let n = (*len - offset).min(buf.len() as u64) as usize;
+                    fill(*seed, offset, &mut buf[..n]);
+                    h.update(&buf[..n]);
+                    offset += n as u64;
+                }
+                let hash = h.finish();
+                if *len > REMEMBER_OVER {
+                    cache
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((*seed, *len), hash.clone());
+                }
+                hash
+            }
+        }
+    }
+}
+
+/// Two differently seeded FNV-1a passes over the bytes and their length: a collision of
+/// both is as unlikely as 128 bits allow.
+struct ContentHash {
+    a: u64,
+    b: u64,
+    len: u64,
+}
+
+impl ContentHash {
+    fn new() -> Self {
+        ContentHash {
+            a: 0xcbf2_9ce4_8422_2325,
+            b: 0x8422_2325_cbf2_9ce4,
+            len: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.a = (self.a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            self.b = (self.b ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.len += bytes.len() as u64;
+    }
+
+    fn finish(self) -> String {
+        format!("{:016x}{:016x}", mix(self.a ^ self.len), mix(self.b))
     }
 }
 
@@ -186,5 +242,11 @@ mod tests {
         assert_eq!(stored.crc32(), gen(0, 100).crc32());
         assert_eq!(stored.crc32(), crc32fast::hash(&a));
         assert_ne!(stored.hash(), Content::Stored(Bytes::from_static(b"other")).hash());
+        // The hash is the bytes': generated and stored contents of the same bytes agree.
+        let generated = gen(3, 5000);
+        assert_eq!(
+            Content::Stored(Bytes::from(generated.to_vec())).hash(),
+            generated.hash()
+        );
     }
 }

@@ -1,0 +1,704 @@
+//! Restore: files of a stored backup put back into Wix. Each selected `STORED` file's bytes
+//! are read from S3 (a zip entry by ranged GETs, inflated when deflated, or the private
+//! object), checked against the recorded CRC-32, put under `restore-tmp/<restoreId>/`,
+//! offered to Wix's Import File through a presigned URL into the folder path they had
+//! (missing folders created), and awaited until `READY`; the temporary objects are then
+//! deleted. With `onlyMissing` (the default) a file Wix still has — the same ID, or the same
+//! hash in the same folder — is skipped, so a restore run twice restores nothing twice.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::batch::read_directory;
+use super::folders::FolderTree;
+use super::manifest::{LineError, LineStatus, ManifestLine};
+use super::verify::{is_backup_id, load_manifest, VerifyError};
+use crate::archive::{self, MAX_LOOKUP};
+use crate::domain::address;
+use crate::storage::Store;
+use crate::wix::{CallContext, FileDescriptor, ImportRequest, WixClient, WixError};
+use crate::zipdir::{self, Entry};
+
+/// How long Wix has to fetch a presigned URL.
+const PRESIGNED_FOR: Duration = Duration::from_secs(15 * 60);
+/// Files read from S3 and offered to Wix at once.
+const AT_ONCE: usize = 3;
+/// Pause between looks at the files still `PENDING`.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+/// Most recipients of a restore report.
+const MAX_RECIPIENTS: usize = 50;
+/// The media root's folder ID.
+const MEDIA_ROOT: &str = "media-root";
+
+/// What to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// `latest`, or a backup ID.
+    pub backup_id: String,
+    pub file_ids: Option<Vec<String>>,
+    /// A folder path (`/Shop`): that folder and those below it.
+    pub folder_path: Option<String>,
+    pub only_missing: bool,
+    pub email_to: Vec<String>,
+}
+
+impl RestoreOptions {
+    /// Reads the event's `restore` object; every field is optional.
+    pub fn parse(raw: &RawValue) -> Result<Self, String> {
+        let map: Map<String, Value> =
+            serde_json::from_str(raw.get()).map_err(|_| "`restore` must be a JSON object".to_owned())?;
+        let mut options = RestoreOptions {
+            backup_id: "latest".to_owned(),
+            file_ids: None,
+            folder_path: None,
+            only_missing: true,
+            email_to: Vec::new(),
+        };
+        for (key, value) in map {
+            match key.as_str() {
+                "backupId" => {
+                    let id = value.as_str().ok_or("`backupId` must be a string")?;
+                    if id != "latest" && !is_backup_id(id) {
+                        return Err(
+                            "`backupId` must be `latest` or a backup ID such as 20261202T030000Z-0a1b2c3d".into(),
+                        );
+                    }
+                    options.backup_id = id.to_owned();
+                }
+                "fileIds" => {
+                    let list = value.as_array().ok_or("`fileIds` must be an array of file IDs")?;
+                    let mut ids = Vec::with_capacity(list.len());
+                    for (i, v) in list.iter().enumerate() {
+                        let id = v.as_str().ok_or_else(|| format!("`fileIds[{i}]` must be a string"))?;
+                        let id = crate::domain::ids::normalize(id)
+                            .map_err(|_| format!("`fileIds[{i}]` is not a Wix file ID"))?;
+                        ids.push(id.to_owned());
+                    }
+                    options.file_ids = Some(ids);
+                }
+                "folderPath" => {
+                    let path = value.as_str().ok_or("`folderPath` must be a string")?;
+                    if !path.starts_with('/') {
+                        return Err("`folderPath` must start with `/`".into());
+                    }
+                    options.folder_path = Some(path.trim_end_matches('/').to_owned());
+                }
+                "onlyMissing" => options.only_missing = value.as_bool().ok_or("`onlyMissing` must be true or false")?,
+                "emailTo" => {
+                    let list: Vec<String> = value
+                        .as_array()
+                        .and_then(|l| l.iter().map(|v| v.as_str().map(str::to_owned)).collect())
+                        .ok_or("`emailTo` must be an array of addresses")?;
+                    if list.len() > MAX_RECIPIENTS {
+                        return Err(format!("`emailTo` lists more than {MAX_RECIPIENTS} addresses"));
+                    }
+                    if let Some(i) = list.iter().position(|a| !address::is_valid(a.trim())) {
+                        return Err(format!("`emailTo[{i}]` is not a valid e-mail address"));
+                    }
+                    options.email_to = list.into_iter().map(|a| a.trim().to_owned()).collect();
+                }
+                other => return Err(format!("`{other}` is not a known option")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// A file put back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restored {
+    /// The backed-up ID.
+    pub file_id: String,
+    pub new_file_id: String,
+    pub folder_path: String,
+}
+
+/// A selected file not restored, on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedFile {
+    pub file_id: String,
+    /// `PRESENT` (Wix has it), or `NOT_STORED` (the backup holds no copy: skipped or failed then).
+    pub reason: String,
+}
+
+/// A selected file that could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedFile {
+    pub file_id: String,
+    pub error: LineError,
+}
+
+/// The restore report: every selected file exactly once in `restored`, `skipped` or `failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    pub restore_id: String,
+    pub backup_id: String,
+    pub selected_files: usize,
+    pub restored_files: usize,
+    pub skipped_files: usize,
+    pub failed_files: usize,
+    pub restored: Vec<Restored>,
+    pub skipped: Vec<SkippedFile>,
+    pub failed: Vec<FailedFile>,
+    pub duration_ms: u64,
+    pub emailed_to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_error: Option<String>,
+}
+
+/// Why nothing could be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Backup(#[from] VerifyError),
+}
+
+/// What a restore works with.
+pub struct RestoreEnv<'a> {
+    pub wix: &'a WixClient,
+    pub ctx: &'a CallContext,
+    pub store: &'a Store,
+}
+
+/// Runs a restore (the mail, if asked, is the caller's).
+pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
+    let started = std::time::Instant::now();
+    let restore_id = format!(
+        "{}-{:08x}",
+        humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace(['-', ':'], ""),
+        fastrand::u32(..)
+    );
+    let (backup_id, lines) = load_manifest(env.store, &options.backup_id).await?;
+    tracing::info!(restore_id = %restore_id, backup_id = %backup_id, "restore started");
+    let mut report = RestoreReport {
+        restore_id: restore_id.clone(),
+        backup_id,
+        selected_files: 0,
+        restored_files: 0,
+        skipped_files: 0,
+        failed_files: 0,
+        restored: Vec::new(),
+        skipped: Vec::new(),
+        failed: Vec::new(),
+        duration_ms: 0,
+        emailed_to: Vec::new(),
+        email_error: None,
+    };
+
+    // The selection: by ID, by folder (and below), or everything.
+    let by_id: HashMap<&str, &ManifestLine> = lines.iter().map(|l| (l.file_id.as_str(), l)).collect();
+    let in_folder = |l: &ManifestLine| match &options.folder_path {
+        None => true,
+        Some(p) if p.is_empty() => true,
+        Some(p) => l.folder_path == *p || l.folder_path.starts_with(&format!("{p}/")),
+    };
+    let mut selected: Vec<&ManifestLine> = Vec::new();
+    match &options.file_ids {
+        Some(ids) => {
+            let mut seen = HashSet::new();
+            for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+                match by_id.get(id.as_str()) {
+                    Some(l) if in_folder(l) => selected.push(l),
+                    Some(_) => {}
+                    None => report.failed.push(FailedFile {
+                        file_id: id.clone(),
+                        error: error("NOT_IN_BACKUP", "the backup's manifest has no file of this ID"),
+                    }),
+                }
+            }
+        }
+        None => selected.extend(lines.iter().filter(|l| in_folder(l))),
+    }
+    let mut to_restore: Vec<&ManifestLine> = Vec::new();
+    for l in selected {
+        if l.status == LineStatus::Stored && l.object.is_some() {
+            to_restore.push(l);
+        } else {
+            report.skipped.push(SkippedFile {
+                file_id: l.file_id.clone(),
+                reason: "NOT_STORED".to_owned(),
+            });
+        }
+    }
+    report.selected_files = report.failed.len() + report.skipped.len() + to_restore.len();
+
+    // What Wix still has.
+    let mut tree = None;
+    if options.only_missing && !to_restore.is_empty() {
+        let (present, folders) = present_in_wix(env, &to_restore).await;
+        tree = folders;
+        to_restore.retain(|l| match present.get(l.file_id.as_str()) {
+            Some(Ok(())) => {
+                report.skipped.push(SkippedFile {
+                    file_id: l.file_id.clone(),
+                    reason: "PRESENT".to_owned(),
+                });
+                false
+            }
+            Some(Err(e)) => {
+                report.failed.push(FailedFile {
+                    file_id: l.file_id.clone(),
+                    error: wix_error(e),
+                });
+                false
+            }
+            None => true,
+        });
+    }
+
+    // Folders to put them in.
+    let mut folders = Folders::new(match tree {
+        Some(t) => t,
+        None if to_restore.is_empty() => FolderTree::default(),
+        None => FolderTree::search(env.wix, env.ctx, "MEDIA_ROOT").await.0,
+    });
+    let mut folder_ids: HashMap<String, Result<String, WixError>> = HashMap::new();
+    let mut paths: Vec<&str> = to_restore.iter().map(|l| l.folder_path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let id = folders.ensure(env, path).await;
+        folder_ids.insert(path.to_owned(), id);
+    }
+
+    // Bytes out of S3, offered to Wix.
+    let directories = DirectoryCache::default();
+    let offered: Vec<(&ManifestLine, Result<Offered, LineError>)> = stream::iter(to_restore.iter().copied())
+        .map(|l| {
+            let folder = folder_ids.get(&l.folder_path).cloned();
+            let directories = &directories;
+            let restore_id = &restore_id;
+            async move {
+                let result = match folder {
+                    Some(Ok(folder)) => offer(env, restore_id, l, &folder, directories).await,
+                    Some(Err(e)) => Err(wix_error(&e)),
+                    None => Err(error("WIX_UNAVAILABLE", "its folder could not be made")),
+                };
+                (l, result)
+            }
+        })
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+
+    // Wait for Wix to have them.
+    let mut pending: HashMap<String, &ManifestLine> = HashMap::new();
+    for (l, result) in offered {
+        match result {
+            Ok(o) => {
+                pending.insert(o.new_file_id, l);
+            }
+            Err(e) => report.failed.push(FailedFile {
+                file_id: l.file_id.clone(),
+                error: e,
+            }),
+        }
+    }
+    let (ready, failed) = await_ready(env, pending).await;
+    report.restored = ready;
+    report.failed.extend(failed);
+    let tmp = env.store.key(&format!("restore-tmp/{restore_id}/"));
+    match env.store.list(&tmp).await {
+        Ok(keys) => {
+            if let Err(e) = env.store.delete(&keys).await {
+                tracing::warn!(error = %e, "temporary restore objects could not be deleted");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "temporary restore objects could not be listed"),
+    }
+    report.restored_files = report.restored.len();
+    report.skipped_files = report.skipped.len();
+    report.failed_files = report.failed.len();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+fn error(code: &str, message: impl Into<String>) -> LineError {
+    LineError {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn wix_error(e: &WixError) -> LineError {
+    let f = e.to_failure();
+    let code = serde_json::to_value(f.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "WIX_UNAVAILABLE".into());
+    error(&code, f.message)
+}
+
+/// Which of `lines` Wix still has: by ID (Get Files), else by hash in the same folder (the
+/// files of that folder listed). A lookup that failed is an error for those files.
+async fn present_in_wix(
+    env: &RestoreEnv<'_>,
+    lines: &[&ManifestLine],
+) -> (HashMap<String, Result<(), WixError>>, Option<FolderTree>) {
+    let mut present: HashMap<String, Result<(), WixError>> = HashMap::new();
+    let ids: Vec<String> = lines.iter().map(|l| l.file_id.clone()).collect();
+    let lookups = archive::in_order(
+        archive::calls_ahead(env.wix),
+        ids.chunks(MAX_LOOKUP).map(|chunk| lookup(env, chunk.to_vec())),
+    )
+    .await;
+    for (found, failed) in lookups {
+        for f in found.into_iter().filter(is_live) {
+            present.insert(f.id, Ok(()));
+        }
+        for (id, e) in failed {
+            present.insert(id, Err(e));
+        }
+    }
+    // The rest: the same content may be back under a new ID (an earlier restore).
+    let rest: Vec<&&ManifestLine> = lines.iter().filter(|l| !present.contains_key(&l.file_id)).collect();
+    if rest.is_empty() {
+        return (present, None);
+    }
+    let (tree, _) = FolderTree::search(env.wix, env.ctx, "MEDIA_ROOT").await;
+    let mut by_path = tree.ids_by_path(&[MEDIA_ROOT]);
+    by_path.insert("/".to_owned(), MEDIA_ROOT.to_owned());
+    let mut folders: HashMap<&str, Vec<&&ManifestLine>> = HashMap::new();
+    for l in rest {
+        folders.entry(l.folder_path.as_str()).or_default().push(l);
+    }
+    for (path, files) in folders {
+        let Some(folder) = by_path.get(path) else {
+            continue;
+        };
+        match list_hashes(env, folder).await {
+            Ok(hashes) => {
+                for l in files {
+                    if l.hash.as_ref().is_some_and(|h| hashes.contains(h)) {
+                        present.insert(l.file_id.clone(), Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                for l in files {
+                    present.insert(l.file_id.clone(), Err(e.clone()));
+                }
+            }
+        }
+    }
+    (present, Some(tree))
+}
+
+/// A file Wix still holds: neither deleted nor trashed nor failed.
+fn is_live(f: &FileDescriptor) -> bool {
+    f.state.as_deref() != Some("DELETED")
+        && f.operation_status.as_deref() != Some("FAILED")
+        && f.parent_folder_id.as_deref() != Some("trash-root")
+}
+
+/// The files a lookup found, and the IDs whose lookup failed.
+type Found = (Vec<FileDescriptor>, Vec<(String, WixError)>);
+
+/// Get Files for a chunk; IDs Wix does not know are dropped (named ones at once, the rest
+/// by halving), not errors.
+fn lookup<'a>(
+    env: &'a RestoreEnv<'a>,
+    chunk: Vec<String>,
+) -> futures_util::future::BoxFuture<'a, Found> {
+    use futures_util::FutureExt;
+    async move {
+        match env.wix.get_files(env.ctx, &chunk).await {
+            Ok(files) => (files, Vec::new()),
+            Err(e) if e.is_unknown_file() && chunk.len() == 1 => (Vec::new(), Vec::new()),
+            Err(e) if e.is_unknown_file() => {
+                let named: HashSet<&String> = e
+                    .named
+                    .file_ids
+                    .iter()
+                    .chain(e.named.positions.iter().filter_map(|&i| chunk.get(i)))
+                    .collect();
+                if !named.is_empty() {
+                    let rest: Vec<String> = chunk.iter().filter(|id| !named.contains(id)).cloned().collect();
+                    if rest.is_empty() {
+                        return (Vec::new(), Vec::new());
+                    }
+                    return lookup(env, rest).await;
+                }
+                let mut left = chunk;
+                let right = left.split_off(left.len() / 2);
+                let ((mut files, mut failed), (more, more_failed)) =
+                    tokio::join!(lookup(env, left), lookup(env, right));
+                files.extend(more);
+                failed.extend(more_failed);
+                (files, failed)
+            }
+            Err(e) => (Vec::new(), chunk.into_iter().map(|id| (id, e.clone())).collect()),
+        }
+    }
+    .boxed()
+}
+
+/// The hashes of the files directly in `folder`.
+async fn list_hashes(env: &RestoreEnv<'_>, folder: &str) -> Result<HashSet<String>, WixError> {
+    let mut hashes = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut cursors = HashSet::new();
+    loop {
+        let page = env.wix.list_files(env.ctx, folder, 100, cursor.as_deref()).await?;
+        hashes.extend(page.items.into_iter().filter(is_live).filter_map(|f| f.hash));
+        match page.next {
+            Some(next) if cursors.insert(next.clone()) => cursor = Some(next),
+            _ => return Ok(hashes),
+        }
+    }
+}
+
+/// Folder paths to folder IDs, creating what is missing.
+struct Folders {
+    by_path: HashMap<String, String>,
+}
+
+impl Folders {
+    fn new(tree: FolderTree) -> Self {
+        let mut by_path: HashMap<String, String> = tree.ids_by_path(&[MEDIA_ROOT]).into_iter().collect();
+        by_path.insert("/".to_owned(), MEDIA_ROOT.to_owned());
+        by_path.insert(String::new(), MEDIA_ROOT.to_owned());
+        Folders { by_path }
+    }
+
+    /// The folder of `path`, made (with its missing parents) when it does not exist.
+    async fn ensure(&mut self, env: &RestoreEnv<'_>, path: &str) -> Result<String, WixError> {
+        if let Some(id) = self.by_path.get(path) {
+            return Ok(id.clone());
+        }
+        let mut parent = MEDIA_ROOT.to_owned();
+        let mut so_far = String::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            so_far.push('/');
+            so_far.push_str(segment);
+            if let Some(id) = self.by_path.get(&so_far) {
+                parent = id.clone();
+                continue;
+            }
+            // A `/` in a folder's name is written `∕` in paths (see `FolderTree::path`).
+            let name = segment.replace('∕', "/");
+            let folder = env.wix.create_folder(env.ctx, &name, &parent).await?;
+            tracing::info!(folder = %so_far, "made a folder for restored files");
+            self.by_path.insert(so_far.clone(), folder.id.clone());
+            parent = folder.id;
+        }
+        Ok(parent)
+    }
+}
+
+#[derive(Default)]
+struct DirectoryCache {
+    entries: tokio::sync::Mutex<HashMap<String, std::sync::Arc<Vec<Entry>>>>,
+}
+
+impl DirectoryCache {
+    async fn get(&self, store: &Store, object: &str) -> Result<std::sync::Arc<Vec<Entry>>, String> {
+        if let Some(e) = self.entries.lock().await.get(object) {
+            return Ok(e.clone());
+        }
+        let size = store
+            .head(object)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the backup's object is missing from the bucket")?
+            .size;
+        let entries = std::sync::Arc::new(read_directory(store, object, size).await.map_err(|e| e.to_string())?);
+        self.entries.lock().await.insert(object.to_owned(), entries.clone());
+        Ok(entries)
+    }
+}
+
+struct Offered {
+    new_file_id: String,
+}
+
+/// Copies one file's bytes into a temporary object (checking its CRC-32) and asks Wix to
+/// import it from there.
+async fn offer(
+    env: &RestoreEnv<'_>,
+    restore_id: &str,
+    line: &ManifestLine,
+    folder: &str,
+    directories: &DirectoryCache,
+) -> Result<Offered, LineError> {
+    let object = line.object.as_deref().unwrap_or_default();
+    let name = if line.display_name.is_empty() {
+        line.file_id.clone()
+    } else {
+        line.display_name.replace(['/', '\\'], "_")
+    };
+    let tmp = env
+        .store
+        .key(&format!("restore-tmp/{restore_id}/{}/{name}", line.file_id));
+    let part_size = env.store.settings().part_size;
+    let storage = |e: String| error("STORAGE_FAILED", e);
+    let uploaded = match &line.entry {
+        Some(entry_name) => {
+            let entries = directories
+                .get(env.store, object)
+                .await
+                .map_err(|e| error("CORRUPT", e))?;
+            let entry = entries
+                .iter()
+                .find(|e| e.name == *entry_name)
+                .ok_or_else(|| error("CORRUPT", "the stored archive no longer holds this file's entry"))?
+                .clone();
+            let header = env
+                .store
+                .get_range(
+                    object,
+                    entry.local_header_offset,
+                    entry.local_header_offset + zipdir::LOCAL_HEADER_LEN,
+                )
+                .await
+                .map_err(|e| storage(e.to_string()))?;
+            let start = zipdir::data_offset(&entry, &header).map_err(|e| error("CORRUPT", e.to_string()))?;
+            let body = env
+                .store
+                .get_stream(object, Some((start, start + entry.compressed_size)))
+                .await
+                .map_err(|e| storage(e.to_string()))?;
+            let result = match entry.method {
+                0 => {
+                    env.store
+                        .upload_stream(&tmp, "application/octet-stream", Some(entry.size), part_size, body)
+                        .await
+                }
+                8 => {
+                    env.store
+                        .upload_stream(
+                            &tmp,
+                            "application/octet-stream",
+                            Some(entry.size),
+                            part_size,
+                            zipdir::inflate(body),
+                        )
+                        .await
+                }
+                m => {
+                    return Err(error(
+                        "CORRUPT",
+                        format!("the entry is compressed with method {m}, which is not read"),
+                    ))
+                }
+            };
+            result.map_err(|e| error("CORRUPT", format!("the stored copy could not be read: {e}")))?
+        }
+        None => {
+            let body = env
+                .store
+                .get_stream(object, None)
+                .await
+                .map_err(|e| storage(e.to_string()))?;
+            env.store
+                .upload_stream(&tmp, "application/octet-stream", line.size_in_bytes, part_size, body)
+                .await
+                .map_err(|e| error("CORRUPT", format!("the stored copy could not be read: {e}")))?
+        }
+    };
+    if line
+        .crc32
+        .as_deref()
+        .is_some_and(|c| *c != format!("{:08x}", uploaded.crc32))
+    {
+        let _ = env.store.delete(std::slice::from_ref(&tmp)).await;
+        return Err(error(
+            "CORRUPT",
+            "the stored copy does not match the CRC-32 the backup recorded",
+        ));
+    }
+    let url = env
+        .store
+        .presign_get(&tmp, PRESIGNED_FOR)
+        .await
+        .map_err(|e| storage(e.to_string()))?;
+    let media_type = Some(line.media_type.as_str()).filter(|t| !t.is_empty() && *t != "UNKNOWN");
+    let file = env
+        .wix
+        .import_file(
+            env.ctx,
+            &ImportRequest {
+                url: url.expose(),
+                display_name: &line.display_name,
+                media_type,
+                parent_folder_id: folder,
+                private: line.private,
+            },
+        )
+        .await
+        .map_err(|e| wix_error(&e))?;
+    Ok(Offered { new_file_id: file.id })
+}
+
+/// Looks at the imported files (100 at a time) until each is `READY` or `FAILED`, or the
+/// deadline: what did not finish is `DEADLINE`.
+async fn await_ready(
+    env: &RestoreEnv<'_>,
+    mut pending: HashMap<String, &ManifestLine>,
+) -> (Vec<Restored>, Vec<FailedFile>) {
+    let mut ready = Vec::new();
+    let mut failed = Vec::new();
+    while !pending.is_empty() {
+        let too_late = env
+            .ctx
+            .deadline
+            .is_some_and(|d| Instant::now() + POLL_EVERY + Duration::from_secs(3) > d);
+        if too_late {
+            break;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+        let ids: Vec<String> = pending.keys().cloned().collect();
+        for chunk in ids.chunks(MAX_LOOKUP) {
+            match env.wix.get_files(env.ctx, chunk).await {
+                Ok(files) => {
+                    for f in files {
+                        match f.operation_status.as_deref() {
+                            Some("READY") => {
+                                if let Some(l) = pending.remove(&f.id) {
+                                    ready.push(Restored {
+                                        file_id: l.file_id.clone(),
+                                        new_file_id: f.id,
+                                        folder_path: l.folder_path.clone(),
+                                    });
+                                }
+                            }
+                            Some("FAILED") => {
+                                if let Some(l) = pending.remove(&f.id) {
+                                    failed.push(FailedFile {
+                                        file_id: l.file_id.clone(),
+                                        error: error("IMPORT_FAILED", "Wix could not import the file"),
+                                    });
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not look at the imported files; trying again"),
+            }
+        }
+    }
+    for (_, l) in pending {
+        failed.push(FailedFile {
+            file_id: l.file_id.clone(),
+            error: error(
+                "DEADLINE",
+                "Wix had not finished importing it when the invocation was about to time out",
+            ),
+        });
+    }
+    ready.sort_by(|a, b| a.file_id.cmp(&b.file_id));
+    (ready, failed)
+}
