@@ -6,6 +6,12 @@
 //!   with a local caller key.
 //! - `sign --key K [--time T] [FILE|-]`: prints the `X-Archive-Signature` for a body.
 //! - `emulator [flags]`: runs the Wix emulator alone (`emulator --help`).
+//! - `backup [--full] [--no-private]`, `restore [--backup ID] [--file ID]… [--folder PATH]
+//!   [--all]`, `verify [--backup ID]`: a backup, a restore or a verification with the
+//!   configuration from the environment (stored ones need `STORAGE_BUCKET` and an S3,
+//!   e.g. a local moto); printed as JSON.
+//! - `break [--delete N] [--change N] [--seed S]`: deletes or changes random files of a
+//!   running emulator (`WIX_API_BASE_URL`), to have something to restore.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -20,7 +26,11 @@ use wix_media_archiver::{local, logging, signature};
 const USAGE: &str = "usage:
   archiver-local invoke <event.json> [--timeout-secs N] [--keep-serving]
   archiver-local sign --key KEY [--time UNIX_SECONDS] [BODY_FILE|-]
-  archiver-local emulator [--port N] [--files N] [--latency-ms N] [--rate-limit N] ... (--help)";
+  archiver-local emulator [--port N] [--files N] [--latency-ms N] [--rate-limit N] ... (--help)
+  archiver-local backup [--full] [--no-private]
+  archiver-local restore [--backup latest|ID] [--file ID]... [--folder /PATH] [--all]
+  archiver-local verify [--backup latest|ID]
+  archiver-local break [--delete N] [--change N] [--seed S]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,6 +39,8 @@ async fn main() -> ExitCode {
         Some("invoke") => invoke(&args[1..]).await,
         Some("sign") => sign(&args[1..]),
         Some("emulator") => wix_emulator::run_cli(args[1..].to_vec()).await,
+        Some(op @ ("backup" | "restore" | "verify")) => operation(op, &args[1..]).await,
+        Some("break") => break_emulator(&args[1..]).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -63,7 +75,74 @@ async fn invoke(args: &[String]) -> Result<(), String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let mut event: Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
     logging::init(std::io::stderr);
+    let (app, emulator) = local_app(&local::event_file_ids(&event)).await?;
 
+    if let Ok(creds) = app.credentials.current().await {
+        if let Some(key) = creds.caller_keys.first() {
+            local::sign_event(&mut event, key.expose(), local::unix_now());
+        }
+    }
+    let result = local::invoke(&app, &event, timeout).await;
+    let printed = match &result {
+        Ok(response) => pretty_response(response),
+        Err(e) => serde_json::json!({"errorType": e.error_type(), "errorMessage": e.to_string()}),
+    };
+    println!("{}", serde_json::to_string_pretty(&printed).expect("JSON prints"));
+    if let (Some(emulator), true) = (&emulator, keep_serving) {
+        eprintln!("Serving the emulator's links at {} until Ctrl-C", emulator.base_url());
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    result
+        .map(|_| ())
+        .map_err(|e| format!("the invocation failed: {}", e.error_type()))
+}
+
+/// A backup, restore or verify event from the command line, run like `invoke` runs one.
+async fn operation(op: &str, args: &[String]) -> Result<(), String> {
+    let mut options = serde_json::Map::new();
+    let mut files: Vec<Value> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        match (op, arg.as_str()) {
+            ("backup", "--full") => {
+                options.insert("full".into(), Value::Bool(true));
+            }
+            ("backup", "--no-private") => {
+                options.insert("includePrivate".into(), Value::Bool(false));
+            }
+            ("restore" | "verify", "--backup") => {
+                options.insert("backupId".into(), Value::String(value("--backup")?));
+            }
+            ("restore", "--file") => files.push(Value::String(value("--file")?)),
+            ("restore", "--folder") => {
+                options.insert("folderPath".into(), Value::String(value("--folder")?));
+            }
+            ("restore", "--all") => {
+                options.insert("onlyMissing".into(), Value::Bool(false));
+            }
+            (_, other) => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
+        }
+    }
+    if !files.is_empty() {
+        options.insert("fileIds".into(), Value::Array(files));
+    }
+    let event = serde_json::json!({ op: Value::Object(options) });
+    logging::init(std::io::stderr);
+    let (app, _emulator) = local_app(&[]).await?;
+    let result = local::invoke(&app, &event, Some(Duration::from_secs(900))).await;
+    match result {
+        Ok(answer) => {
+            println!("{}", serde_json::to_string_pretty(&answer).expect("JSON prints"));
+            Ok(())
+        }
+        Err(e) => Err(format!("the {op} failed: {}: {e}", e.error_type())),
+    }
+}
+
+/// The app from the environment; with no Wix credentials configured, over a bundled
+/// emulator (seeded, plus `extra_ids`), which lives as long as the returned handle.
+async fn local_app(extra_ids: &[String]) -> Result<(App, Option<Emulator>), String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let has_credentials = env("WIX_CREDENTIALS_SECRET").is_some() || env("WIX_API_KEY").is_some();
     let mut overrides: HashMap<&str, String> = HashMap::new();
@@ -71,7 +150,7 @@ async fn invoke(args: &[String]) -> Result<(), String> {
         None
     } else {
         let mut library = Library::seeded(250, 7);
-        add_files(&mut library, &local::event_file_ids(&event));
+        add_files(&mut library, extra_ids);
         let config = EmulatorConfig {
             library,
             ..EmulatorConfig::default()
@@ -92,25 +171,56 @@ async fn invoke(args: &[String]) -> Result<(), String> {
     let config = Config::from_lookup(|name| overrides.get(name).cloned().or_else(|| std::env::var(name).ok()))
         .map_err(|e| e.to_string())?;
     let app = App::from_config(config).await.map_err(|e| e.to_string())?;
+    Ok((app, emulator))
+}
 
-    if let Ok(creds) = app.credentials.current().await {
-        if let Some(key) = creds.caller_keys.first() {
-            local::sign_event(&mut event, key.expose(), local::unix_now());
+/// Deletes or changes random files of the emulator at `WIX_API_BASE_URL`.
+async fn break_emulator(args: &[String]) -> Result<(), String> {
+    let mut delete = 0u64;
+    let mut change = 0u64;
+    let mut seed = local::unix_now();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut number = |flag: &str| {
+            it.next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("{flag} needs a number"))
+        };
+        match arg.as_str() {
+            "--delete" => delete = number("--delete")?,
+            "--change" => change = number("--change")?,
+            "--seed" => seed = number("--seed")?,
+            other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
         }
     }
-    let result = local::invoke(&app, &event, timeout).await;
-    let printed = match &result {
-        Ok(response) => pretty_response(response),
-        Err(e) => serde_json::json!({"errorType": e.error_type(), "errorMessage": e.to_string()}),
-    };
-    println!("{}", serde_json::to_string_pretty(&printed).expect("JSON prints"));
-    if let (Some(emulator), true) = (&emulator, keep_serving) {
-        eprintln!("Serving the emulator's links at {} until Ctrl-C", emulator.base_url());
-        let _ = tokio::signal::ctrl_c().await;
+    let base = std::env::var("WIX_API_BASE_URL")
+        .map_err(|_| "break needs WIX_API_BASE_URL: the address of a running `archiver-local emulator`".to_owned())?;
+    let http = reqwest::Client::new();
+    for (action, count) in [("delete", delete), ("change", change)] {
+        if count == 0 {
+            continue;
+        }
+        let answer: Value = http
+            .post(format!("{}/_emulator/control/{action}", base.trim_end_matches('/')))
+            .json(&serde_json::json!({"count": count, "seed": seed}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("the emulator at {base} did not answer: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the emulator's answer is not JSON: {e}"))?;
+        let files = answer["files"].as_array().cloned().unwrap_or_default();
+        eprintln!("{action}d {} files:", files.len());
+        for f in files {
+            eprintln!(
+                "  {}  {}",
+                f["id"].as_str().unwrap_or(""),
+                f["displayName"].as_str().unwrap_or("")
+            );
+        }
     }
-    result
-        .map(|_| ())
-        .map_err(|e| format!("the invocation failed: {}", e.error_type()))
+    Ok(())
 }
 
 /// The Lambda response with its JSON body shown as JSON rather than as a string.

@@ -21,9 +21,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -266,6 +266,45 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, mut stop: wa
     }
 }
 
+/// The emulator's control routes, for breaking a running emulator's library from outside
+/// (`archiver-local break`): `POST /_emulator/control/delete` and `…/change` with
+/// `{"count": n, "seed": s}` delete, or change the content of, `n` random READY files and
+/// answer `{"files": [{"id", "displayName", "parentFolderId"}]}`.
+fn control(state: &State, method: &Method, path: &str, body: &[u8]) -> Option<Resp> {
+    let action = path.strip_prefix("/_emulator/control/")?;
+    if method != Method::POST {
+        return Some(respond::method_not_allowed(&Method::POST));
+    }
+    let args: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let count = args.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
+    let seed = args.get("seed").and_then(Value::as_u64).unwrap_or(1);
+    let mut store = state.store();
+    let library = store.snapshot();
+    let mut ready: Vec<&crate::FileRecord> = library
+        .files
+        .iter()
+        .filter(|f| f.state == "OK" && f.operation_status == "READY")
+        .collect();
+    fastrand::Rng::with_seed(seed).shuffle(&mut ready);
+    let chosen: Vec<&crate::FileRecord> = ready.into_iter().take(count).collect();
+    for f in &chosen {
+        match action {
+            "delete" => {
+                store.delete_file(&f.id, false);
+            }
+            "change" => {
+                store.change_content(&f.id);
+            }
+            _ => return Some(respond::not_found_route(path)),
+        }
+    }
+    let files: Vec<Value> = chosen
+        .iter()
+        .map(|f| json!({"id": f.id, "displayName": f.display_name, "parentFolderId": f.parent_folder_id}))
+        .collect();
+    Some(respond::json_resp(200, &json!({ "files": files })))
+}
+
 /// Returning `Err` makes hyper close the connection without writing a response.
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, BoxError> {
     let arrival = Instant::now();
@@ -296,6 +335,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, BoxEr
         auth_ok,
     });
 
+    if let Some(resp) = control(&state, &method, &path, &body) {
+        let resp = with_request_id(&state, resp);
+        state.finish(seq, resp.status().as_u16(), None, None);
+        return Ok(resp);
+    }
     if !api {
         let (resp, fault) = downloads::answer(&state, &method, &path, &query);
         let resp = with_request_id(&state, resp);
