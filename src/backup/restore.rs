@@ -408,10 +408,7 @@ type Found = (Vec<FileDescriptor>, Vec<(String, WixError)>);
 
 /// Get Files for a chunk; IDs Wix does not know are dropped (named ones at once, the rest
 /// by halving), not errors.
-fn lookup<'a>(
-    env: &'a RestoreEnv<'a>,
-    chunk: Vec<String>,
-) -> futures_util::future::BoxFuture<'a, Found> {
+fn lookup<'a>(env: &'a RestoreEnv<'a>, chunk: Vec<String>) -> futures_util::future::BoxFuture<'a, Found> {
     use futures_util::FutureExt;
     async move {
         match env.wix.get_files(env.ctx, &chunk).await {
