@@ -3,14 +3,19 @@
 //! a minimal Lambda Runtime API served here.
 //!
 //! ```text
-//! archiver-bench rate-bound|latency-bound|backup|cold-start|all [--runs N] [--starts N]
-//!                [--bin PATH] [--folders N] [--call-times] [--verbose]
+//! archiver-bench rate-bound|latency-bound|backup|cold-start|window-100|window-300|bucket-300|
+//!                backup-window|pacing|all [--runs N] [--starts N] [--bin PATH] [--peer PATH]
+//!                [--folders N] [--call-times] [--verbose]
 //! ```
 //!
-//! Every benchmark prints its workload, the ideal time, the measured median, their ratio,
-//! the 429s received and the Wix calls made (counted from the emulator's call log, against
-//! the minimum), and the child's peak memory (`VmHWM`). None of it is a timed test.
+//! Every benchmark prints its workload, the ideal time (the best schedule the emulator's
+//! limit, latency and 4 calls in flight allow, simulated by [`ideal`]), the measured median,
+//! their ratio, the 429s received and the Wix calls made (counted from the emulator's call
+//! log, against the minimum), and the child's peak memory (`VmHWM`). The pacing benchmarks
+//! also run the careful peer script ([`peer`]) side by side. None of it is a timed test.
 
+mod ideal;
+mod peer;
 mod runtime_api;
 mod workloads;
 
@@ -23,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::Value;
-use wix_emulator::{CallRecord, Emulator, EmulatorConfig, Fault, RateLimit};
+use wix_emulator::{CallRecord, Emulator, EmulatorConfig, Fault, LimiterKind, RateLimit};
 
+use ideal::{Limit, Work};
 use runtime_api::{Outcome, RuntimeApi};
 
 const USAGE: &str = "\
@@ -34,14 +40,28 @@ benchmarks:
   latency-bound   POST /archives with 100,000 IDs; Wix latency 200 ms, no limit
   backup          scheduled backup of 50,000 files; Wix latency 50 ms, limit 1200/min
   cold-start      exec -> first GET /runtime/invocation/next, and the binary's size
+  window-100      POST /archives with 100,000 IDs; latency 50 ms, sliding window 200/min
+                  (429 + Retry-After); the careful peer script side by side
+  window-300      the same with 300,000 IDs (300 archive calls)
+  bucket-300      300,000 IDs; token bucket 200/min, burst 20, with Retry-After and without;
+                  the peer side by side
+  backup-window   scheduled backup of 30,000 files in 120 folders; latency 50 ms, sliding
+                  window 200/min (429 + Retry-After)
+  pacing          window-100, window-300, bucket-300, backup-window
   all             all of the above
 flags:
-  --runs N        invocations per end-to-end benchmark (default 5; the median is reported)
+  --runs N        invocations per end-to-end benchmark (default 5; the median is reported);
+                  the pacing benchmarks run the function and the peer N times each, in turn
   --starts N      starts per cold-start variant (default 15)
   --bin PATH      the Lambda binary (default: wix-media-archiver next to this binary)
-  --folders N     folders in the backup library (default 200: one per 250 files)
+  --peer PATH     the peer script (default: benches/peer/careful.mjs of this checkout)
+  --folders N     folders in the backup library (default: one per 250 files)
+  --file-bytes N  size of every library file (default 64; 0: the emulator's own sizes, which
+                  cost the emulator ~50 ms of hashing per archive call of 1000 files)
   --faults N      inject N one-shot faults (503, 429, dropped connection, 500 in turn) into
                   the benchmark's main endpoint, to count the retries they force
+  --log-dir DIR   write the emulator's call log of every run there, one JSON line a call
+                  (<benchmark>-<function|peer>-<run>.jsonl; at_ms from the emulator's start)
   --call-times    run the function with its Wix client at debug level and print how long
                   its Wix calls took as it saw them (latency + emulator + transport)
   --verbose       print the function's log lines of every run";
@@ -51,8 +71,12 @@ struct Options {
     runs: usize,
     starts: usize,
     bin: PathBuf,
-    folders: usize,
+    peer: PathBuf,
+    folders: Option<usize>,
+    /// Size of every library file; `None`: the emulator's own.
+    file_bytes: Option<u64>,
     call_times: bool,
+    log_dir: Option<PathBuf>,
     faults: usize,
     verbose: bool,
 }
@@ -63,9 +87,12 @@ fn parse_args() -> Result<Options, String> {
     let mut runs = 5;
     let mut starts = 15;
     let mut bin = None;
-    let mut folders = 200;
+    let mut peer = None;
+    let mut folders = None;
+    let mut file_bytes = Some(workloads::FILE_BYTES);
     let mut verbose = false;
     let mut call_times = false;
+    let mut log_dir = None;
     let mut faults = 0;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
@@ -73,12 +100,20 @@ fn parse_args() -> Result<Options, String> {
             "--runs" => runs = number(&value("--runs")?)?,
             "--starts" => starts = number(&value("--starts")?)?,
             "--bin" => bin = Some(PathBuf::from(value("--bin")?)),
-            "--folders" => folders = number(&value("--folders")?)?,
+            "--peer" => peer = Some(PathBuf::from(value("--peer")?)),
+            "--folders" => folders = Some(number(&value("--folders")?)?),
+            "--file-bytes" => file_bytes = Some(number(&value("--file-bytes")?)? as u64).filter(|b| *b > 0),
             "--verbose" | "-v" => verbose = true,
             "--call-times" => call_times = true,
+            "--log-dir" => log_dir = Some(PathBuf::from(value("--log-dir")?)),
             "--faults" => faults = number(&value("--faults")?)?,
             "--help" | "-h" => return Err(USAGE.to_owned()),
-            "rate-bound" | "latency-bound" | "backup" | "cold-start" | "all" if bench.is_none() => bench = Some(arg),
+            "rate-bound" | "latency-bound" | "backup" | "cold-start" | "window-100" | "window-300" | "bucket-300"
+            | "backup-window" | "pacing" | "all"
+                if bench.is_none() =>
+            {
+                bench = Some(arg)
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -99,8 +134,11 @@ fn parse_args() -> Result<Options, String> {
         runs: runs.max(1),
         starts: starts.max(1),
         bin,
+        peer: peer.unwrap_or_else(peer::default_script),
         folders,
+        file_bytes,
         call_times,
+        log_dir,
         faults,
         verbose,
     })
@@ -138,6 +176,7 @@ async fn main() {
     print_machine(&options);
     let mut summary: Vec<Row> = Vec::new();
     let all = options.bench == "all";
+    let pacing = all || options.bench == "pacing";
     let result: Result<(), String> = async {
         if all || options.bench == "rate-bound" {
             summary.extend(http_bench(&options, &RATE_BOUND).await?);
@@ -146,20 +185,28 @@ async fn main() {
             summary.extend(http_bench(&options, &LATENCY_BOUND).await?);
         }
         if all || options.bench == "backup" {
-            summary.extend(backup_bench(&options).await?);
+            summary.extend(backup_bench(&options, &BACKUP).await?);
         }
         if all || options.bench == "cold-start" {
             summary.extend(cold_start_bench(&options).await?);
+        }
+        for bench in PACING {
+            if pacing || options.bench == bench.name || options.bench == bench.group {
+                summary.extend(pacing_bench(&options, bench).await?);
+            }
+        }
+        if pacing || options.bench == "backup-window" {
+            summary.extend(backup_bench(&options, &BACKUP_WINDOW).await?);
         }
         Ok(())
     }
     .await;
     if !summary.is_empty() {
         println!("\n== summary");
-        println!("{:<44} {:>14} {:>14}", "figure", "measured", "target");
+        println!("{:<52} {:>22} {:>22}", "figure", "measured", "target");
         for row in &summary {
             println!(
-                "{:<44} {:>14} {:>14} {}",
+                "{:<52} {:>22} {:>22} {}",
                 row.figure,
                 row.measured,
                 row.target,
@@ -203,6 +250,14 @@ fn print_machine(options: &Options) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("machine: {cores} cores, {cpu}, load {}", load());
     println!("binary:  {}", options.bin.display());
+    println!(
+        "library: {}",
+        options
+            .file_bytes
+            .map_or("files of the emulator's own sizes".to_owned(), |b| format!(
+                "every file {b} bytes"
+            ))
+    );
 }
 
 fn load() -> String {
@@ -415,12 +470,34 @@ fn with_call_times(mut env: Vec<(String, String)>, on: bool) -> Vec<(String, Str
 #[derive(Default)]
 struct Calls {
     total: usize,
+    /// 429s of the emulator's limit (`fault: "rate-limit"` in its log).
     rate_limited: usize,
-    /// Calls a fault answered (429, 5xx, dropped): each forces one retry.
+    /// Each of those: (arrival, ms since the emulator started; position among all calls, from 1).
+    limited_at: Vec<(u64, usize)>,
+    /// Calls an injected fault answered (429, 5xx, dropped): each forces one retry.
     faulted: usize,
+    /// By endpoint (the path after `/v1/`).
     by_endpoint: BTreeMap<String, usize>,
     first_ms: u64,
     last_ms: u64,
+}
+
+/// Writes a run's call log under `--log-dir`, when given.
+fn save_log(options: &Options, name: &str, calls: &[CallRecord]) -> Result<(), String> {
+    let Some(dir) = &options.log_dir else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = dir.join(format!(
+        "{}.jsonl",
+        name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+    ));
+    let mut text = String::new();
+    for call in calls {
+        text.push_str(&serde_json::to_string(call).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn count_calls(calls: &[CallRecord]) -> Calls {
@@ -429,19 +506,36 @@ fn count_calls(calls: &[CallRecord]) -> Calls {
         last_ms: calls.iter().map(|c| c.at_ms).max().unwrap_or(0),
         ..Calls::default()
     };
-    for call in calls {
+    for (i, call) in calls.iter().enumerate() {
         c.total += 1;
-        // 429s of the rate limit; an injected 429 counts as a fault below.
-        if call.status == 429 && call.fault.is_none() {
+        if call.fault.as_deref() == Some("rate-limit") {
             c.rate_limited += 1;
-        }
-        if call.status == 429 || call.status >= 500 || call.status == 0 || call.fault.is_some() {
+            c.limited_at.push((call.at_ms, i + 1));
+        } else if call.status == 429 || call.status >= 500 || call.status == 0 || call.fault.is_some() {
             c.faulted += 1;
         }
-        let name = call.path.rsplit('/').next().unwrap_or("").to_owned();
+        let name = call
+            .path
+            .split_once("/v1/")
+            .map_or(call.path.as_str(), |(_, p)| p)
+            .to_owned();
         *c.by_endpoint.entry(name).or_insert(0) += 1;
     }
     c
+}
+
+/// The limit's 429s of a run as `#position@+ms` (since `origin_ms`), at most `max` of them.
+fn limited_list(calls: &Calls, origin_ms: u64, max: usize) -> String {
+    let mut parts: Vec<String> = calls
+        .limited_at
+        .iter()
+        .take(max)
+        .map(|(at, i)| format!("#{i}@+{}ms", at.saturating_sub(origin_ms)))
+        .collect();
+    if calls.limited_at.len() > max {
+        parts.push(format!("… {} more", calls.limited_at.len() - max));
+    }
+    parts.join(" ")
 }
 
 /// `n` one-shot faults, each of which forces exactly one retry: 503 with an empty body,
@@ -499,7 +593,9 @@ impl Tally {
             self.memory.push(m as f64);
         }
         self.rate_limited += calls.rate_limited;
-        self.waste += calls.total.saturating_sub(min_calls + calls.faulted);
+        self.waste += calls
+            .total
+            .saturating_sub(min_calls + calls.faulted + calls.rate_limited);
         self.calls_seen.push(calls.total);
         self.faulted_seen.push(calls.faulted);
     }
@@ -522,7 +618,7 @@ impl Tally {
         println!("   429s       {rate_limited} received in all runs (target 0)");
         println!(
             "   Wix calls  {calls_seen:?} per run, {faulted_seen:?} of them answered by an injected fault \
-             (minimum {min_calls}; calls beyond minimum + fault-forced retries: {waste})"
+             (minimum {min_calls}; calls beyond minimum + fault- and 429-forced retries: {waste})"
         );
         println!(
             "   peak mem   {} median VmHWM (max {}; target <= {memory_target_mb} MiB)",
@@ -596,7 +692,26 @@ const LATENCY_BOUND: HttpBench = HttpBench {
 const URL_EVERY: usize = 20;
 
 impl HttpBench {
+    /// The best schedule the emulator's limit, the latency and the calls in flight allow.
     fn ideal(&self) -> f64 {
+        let work = Work {
+            free: self.files.div_ceil(1000),
+            ..Work::default()
+        };
+        let limit = self
+            .emulator_limit
+            .map_or(Limit::None, |per_minute| Limit::Window { per_minute });
+        ideal::ideal_seconds(
+            work,
+            limit,
+            Duration::from_millis(self.latency_ms),
+            self.concurrency as usize,
+        )
+    }
+
+    /// The ideal these figures had before the pacing issue: the calls evenly spaced at the
+    /// pace (which was the old pacer's own schedule, not the limit's).
+    fn even_spacing(&self) -> f64 {
         let calls = self.files.div_ceil(1000) as f64;
         let latency = self.latency_ms as f64 / 1000.0;
         let by_rate = calls / (f64::from(self.pacing) / 60.0);
@@ -608,7 +723,7 @@ impl HttpBench {
 }
 
 async fn http_bench(options: &Options, bench: &HttpBench) -> Result<Vec<Row>, String> {
-    let library = workloads::http_library(bench.files);
+    let library = workloads::http_library(bench.files, options.file_bytes);
     let body = workloads::archives_body(&library, URL_EVERY);
     let min_calls = bench.files.div_ceil(1000);
     println!(
@@ -626,6 +741,14 @@ async fn http_bench(options: &Options, bench: &HttpBench) -> Result<Vec<Row>, St
             .map_or("none".to_owned(), |l| format!("{l} calls/min (429 beyond)")),
         bench.pacing,
         bench.concurrency
+    );
+    println!(
+        "   ideal {:.3} s: the best schedule under the emulator's limit, {} ms a call, {} in flight \
+         (before the pacing issue the ideal was {:.3} s: the calls evenly spaced at the pace)",
+        bench.ideal(),
+        bench.latency_ms,
+        bench.concurrency,
+        bench.even_spacing()
     );
     let mut tally = Tally::default();
     for run in 1..=options.runs {
@@ -645,7 +768,9 @@ async fn http_bench(options: &Options, bench: &HttpBench) -> Result<Vec<Row>, St
         // Signed per run: the signature carries the time.
         let event = Bytes::from(workloads::signed_function_url_event(&body));
         let inv = invoke(&options.bin, &env, event, since, options.verbose).await?;
-        let calls = count_calls(&emulator.api_calls());
+        let log = emulator.api_calls();
+        save_log(options, &format!("{}-function-{run}", bench.name), &log)?;
+        let calls = count_calls(&log);
         drop(emulator);
         let response = inv.outcome.response().map_err(|e| format!("{}: {e}", bench.name))?;
         let (status, report) = workloads::http_body(response)
@@ -685,60 +810,461 @@ async fn http_bench(options: &Options, bench: &HttpBench) -> Result<Vec<Row>, St
     Ok(tally.report(bench.name, bench.ideal(), 0.95, min_calls, bench.memory_target_mb))
 }
 
+// ---- pacing: the function and the careful peer, side by side ------------------------
+
+struct PacingBench {
+    name: &'static str,
+    /// The benchmark name that runs it (with its variants).
+    group: &'static str,
+    files: usize,
+    latency_ms: u64,
+    /// The emulator's limit; the function is paced at `WIX_REQUESTS_PER_MINUTE=200`.
+    limit: RateLimit,
+    /// Target: the function faster than the peer (`true`), or not slower (`false`).
+    faster: bool,
+    /// Most 429s a run may receive, as a share of its archive calls.
+    max_429_share: f64,
+}
+
+const PACE: u32 = 200;
+
+const WINDOW_200: RateLimit = RateLimit {
+    per_minute: 200,
+    retry_after: true,
+    kind: LimiterKind::Window,
+};
+
+const BUCKET_200_20: RateLimit = RateLimit {
+    per_minute: 200,
+    retry_after: true,
+    kind: LimiterKind::TokenBucket { burst: 20 },
+};
+
+const PACING: &[PacingBench] = &[
+    PacingBench {
+        name: "window-100",
+        group: "window-100",
+        files: 100_000,
+        latency_ms: 50,
+        limit: WINDOW_200,
+        faster: true,
+        max_429_share: 0.0,
+    },
+    PacingBench {
+        name: "window-300",
+        group: "window-300",
+        files: 300_000,
+        latency_ms: 50,
+        limit: WINDOW_200,
+        faster: true,
+        max_429_share: 0.0,
+    },
+    PacingBench {
+        name: "bucket-300",
+        group: "bucket-300",
+        files: 300_000,
+        latency_ms: 50,
+        limit: BUCKET_200_20,
+        faster: false,
+        max_429_share: 0.01,
+    },
+    PacingBench {
+        name: "bucket-300 (no Retry-After)",
+        group: "bucket-300",
+        files: 300_000,
+        latency_ms: 50,
+        limit: RateLimit {
+            retry_after: false,
+            ..BUCKET_200_20
+        },
+        faster: false,
+        max_429_share: 0.01,
+    },
+];
+
+/// One side's runs (the function's or the peer's).
+#[derive(Default)]
+struct Side {
+    /// Wall time: the function's event → response read; the peer's exec → exit.
+    times: Vec<f64>,
+    limited: Vec<usize>,
+    calls: Vec<usize>,
+    lost: Vec<u64>,
+    /// Start (event or exec) → first Wix call, ms.
+    first_call: Vec<f64>,
+    /// First Wix call → last answer (last call's arrival + the latency), s.
+    span: Vec<f64>,
+}
+
+impl Side {
+    fn add(&mut self, secs: f64, calls: &Calls, lost: u64, origin_ms: u64, latency_ms: u64) {
+        self.times.push(secs);
+        self.limited.push(calls.rate_limited);
+        self.calls.push(calls.total);
+        self.lost.push(lost);
+        self.first_call.push(calls.first_ms.saturating_sub(origin_ms) as f64);
+        self.span
+            .push((calls.last_ms + latency_ms).saturating_sub(calls.first_ms) as f64 / 1000.0);
+    }
+
+    fn median(&self) -> f64 {
+        median(&self.times)
+    }
+
+    fn print(&self, who: &str, ideal: f64) {
+        let (lo, hi) = min_max(&self.times);
+        let m = self.median();
+        let calls: usize = self.calls.iter().sum();
+        let limited: usize = self.limited.iter().sum();
+        println!(
+            "   {who:<9} wall {m:.3} s [{lo:.3}–{hi:.3}], ideal/measured {:.3}; 429s {limited} of {calls} calls \
+             ({:?} a run); calls {:?}; files lost {:?}; first call +{:.0} ms (median), first call → last answer \
+             {:.3} s (median)",
+            ideal / m,
+            self.limited,
+            self.calls,
+            self.lost,
+            median(&self.first_call),
+            median(&self.span),
+        );
+    }
+}
+
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_owned(), value));
+}
+
+async fn pacing_bench(options: &Options, bench: &PacingBench) -> Result<Vec<Row>, String> {
+    let name = bench.name;
+    let node = peer::check(&options.peer)?;
+    let library = workloads::http_library(bench.files, options.file_bytes);
+    let body = workloads::archives_body(&library, URL_EVERY);
+    let body_file = std::env::temp_dir().join(format!(
+        "archiver-bench-{}-{}.json",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::write(&body_file, &body).map_err(|e| format!("{}: {e}", body_file.display()))?;
+    let min_calls = bench.files.div_ceil(1000);
+    let latency = Duration::from_millis(bench.latency_ms);
+    let work = Work {
+        free: min_calls,
+        ..Work::default()
+    };
+    let ideal = ideal::ideal_seconds(work, limit_of(&bench.limit), latency, 4);
+    let max_429 = (bench.max_429_share * min_calls as f64).floor() as usize;
+    println!(
+        "\n== {name}: POST /archives (Function URL event), {} unique IDs (1 in {URL_EVERY} as a wix:image:// URL), \
+         body {:.2} MB -> {min_calls} archive calls; the peer: node {} (Node {node}) with the same body",
+        bench.files,
+        body.len() as f64 / 1e6,
+        options.peer.display()
+    );
+    println!(
+        "   Wix emulator (a fresh one per run): latency {} ms, limit {}; function: WIX_REQUESTS_PER_MINUTE={PACE}, \
+         WIX_MAX_CONCURRENCY=4; peer: 4 in flight (p-limit), backoff with full jitter, Retry-After honoured",
+        bench.latency_ms,
+        describe_limit(&bench.limit)
+    );
+    println!(
+        "   ideal {ideal:.3} s: the best schedule under that limit with {} ms a call and 4 in flight",
+        bench.latency_ms
+    );
+    let emulator_config = || EmulatorConfig {
+        library: library.clone(),
+        latency,
+        rate_limit: Some(bench.limit),
+        ..EmulatorConfig::default()
+    };
+    let (mut function, mut peer_side) = (Side::default(), Side::default());
+    for run in 1..=options.runs {
+        // The function, on a fresh emulator (an empty window, a full bucket).
+        let emulator = Emulator::start(emulator_config())
+            .await
+            .map_err(|e| format!("emulator: {e}"))?;
+        let since = Instant::now();
+        let mut env = with_call_times(
+            workloads::function_env(&emulator.base_url(), PACE, 4),
+            options.call_times,
+        );
+        set_env(&mut env, "MAX_FILES_PER_REQUEST", bench.files.max(100_000).to_string());
+        // A Function URL request is given 12 s by default (what a Wix site's backend waits);
+        // these take a minute or more, so the caller here waits as long as Lambda allows.
+        set_env(&mut env, "HTTP_DEADLINE_SECONDS", "900".to_owned());
+        let event = Bytes::from(workloads::signed_function_url_event(&body));
+        let inv = invoke(&options.bin, &env, event, since, options.verbose).await?;
+        let log = emulator.api_calls();
+        save_log(options, &format!("{name}-function-{run}"), &log)?;
+        let calls = count_calls(&log);
+        drop(emulator);
+        let response = inv.outcome.response().map_err(|e| format!("{name}: {e}"))?;
+        let (status, report) =
+            workloads::http_body(response).ok_or_else(|| format!("{name}: the answer is not an HTTP response"))?;
+        let archives = report["archives"].as_array().map_or(0, Vec::len);
+        let archived: u64 = report["archives"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["fileCount"].as_u64()).sum())
+            .unwrap_or(0);
+        let with_links = report["archives"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|x| x["downloadUrl"].as_str().is_some_and(|u| !u.is_empty()))
+                .count()
+        });
+        let lost = (bench.files as u64).saturating_sub(archived);
+        let delivered_ms = inv.delivered_at.as_millis() as u64;
+        let secs = inv.elapsed.as_secs_f64();
+        println!(
+            "   run {run} function: {secs:.3} s, HTTP {status}, {archives} archives ({with_links} with a link) of \
+             {archived} files{}, {} failed entries; {} Wix calls ({} x 429); first call +{} ms, last +{} ms",
+            if report.get("shortened").is_some() {
+                " (answer shortened: no fileIds lists)"
+            } else {
+                ""
+            },
+            report["failed"].as_array().map_or(0, Vec::len),
+            calls.total,
+            calls.rate_limited,
+            calls.first_ms.saturating_sub(delivered_ms),
+            calls.last_ms.saturating_sub(delivered_ms),
+        );
+        if calls.rate_limited > 0 {
+            println!(
+                "      429s (call #, arrival after the event): {}",
+                limited_list(&calls, delivered_ms, 16)
+            );
+        }
+        if let Some(times) = call_times(&inv.log) {
+            println!("      {times}");
+        }
+        if status != 200 || with_links != min_calls {
+            let failed = report["failed"].as_array();
+            println!(
+                "      NOT a full answer: {} failed entries, the first: {}",
+                failed.map_or(0, Vec::len),
+                failed
+                    .and_then(|f| f.first())
+                    .map_or(Value::Null, |f| f["error"].clone())
+            );
+        }
+        function.add(secs, &calls, lost, delivered_ms, bench.latency_ms);
+
+        // The peer, on a fresh emulator with the same settings.
+        let emulator = Emulator::start(emulator_config())
+            .await
+            .map_err(|e| format!("emulator: {e}"))?;
+        let since = Instant::now();
+        let run_p = peer::run(&options.peer, &emulator.base_url(), &body_file).await?;
+        let log = emulator.api_calls();
+        save_log(options, &format!("{name}-peer-{run}"), &log)?;
+        let calls = count_calls(&log);
+        drop(emulator);
+        let r = &run_p.report;
+        let files = r["files"].as_u64().unwrap_or(0);
+        let failed = r["failed"].as_u64().unwrap_or(0);
+        let lost = (bench.files as u64).saturating_sub(files) + failed;
+        let started_ms = run_p.started.saturating_duration_since(since).as_millis() as u64;
+        let secs = run_p.elapsed.as_secs_f64();
+        println!(
+            "   run {run} peer:     {secs:.3} s, {}; {} Wix calls ({} x 429); first call +{} ms, last +{} ms",
+            r,
+            calls.total,
+            calls.rate_limited,
+            calls.first_ms.saturating_sub(started_ms),
+            calls.last_ms.saturating_sub(started_ms),
+        );
+        if calls.rate_limited > 0 && options.verbose {
+            println!(
+                "      429s (call #, arrival after exec): {}",
+                limited_list(&calls, started_ms, 40)
+            );
+        }
+        peer_side.add(secs, &calls, lost, started_ms, bench.latency_ms);
+    }
+    let _ = std::fs::remove_file(&body_file);
+
+    function.print("function", ideal);
+    peer_side.print("peer", ideal);
+    let (fm, pm) = (function.median(), peer_side.median());
+    let vs = fm / pm;
+    println!(
+        "   function / peer  {vs:.3} (wall medians; the function {} by {:.3} s; first call → last answer: {:.3})",
+        if fm < pm { "faster" } else { "slower" },
+        (pm - fm).abs(),
+        median(&function.span) / median(&peer_side.span)
+    );
+    // A fast wrong answer is not a figure: runs that lost files meet no target.
+    let complete = function.lost.iter().all(|l| *l == 0);
+    let ratio = ideal / fm;
+    let worst_429 = function.limited.iter().copied().max().unwrap_or(0);
+    let all_429: usize = function.limited.iter().sum();
+    let all_calls: usize = function.calls.iter().sum();
+    let lost_f: u64 = function.lost.iter().sum();
+    let lost_p: u64 = peer_side.lost.iter().sum();
+    Ok(vec![
+        row(
+            format!("{name}: ideal/measured (ideal {ideal:.2} s)"),
+            format!("{ratio:.3} ({fm:.2} s)"),
+            ">= 0.95",
+            complete && ratio >= 0.95,
+        ),
+        row(
+            format!("{name}: 429s a run (max; all runs)"),
+            format!(
+                "{worst_429}; {all_429}/{all_calls} = {:.2} %",
+                100.0 * all_429 as f64 / all_calls.max(1) as f64
+            ),
+            if max_429 == 0 {
+                "0".to_owned()
+            } else {
+                format!("<= {max_429} ({:.0} %)", bench.max_429_share * 100.0)
+            },
+            worst_429 <= max_429,
+        ),
+        row(
+            format!("{name}: function / peer"),
+            format!("{vs:.3} ({fm:.2} / {pm:.2} s)"),
+            if bench.faster { "< 1" } else { "<= 1" },
+            complete && if bench.faster { vs < 1.0 } else { vs <= 1.0 },
+        ),
+        row(
+            format!("{name}: files lost (function; peer)"),
+            format!("{lost_f}; {lost_p}"),
+            "0 (function)",
+            lost_f == 0,
+        ),
+    ])
+}
+
 // ---- backup -----------------------------------------------------------------------
 
-const BACKUP_FILES: usize = 50_000;
-const BACKUP_LATENCY_MS: u64 = 50;
-const BACKUP_LIMIT: u32 = 1200;
+struct BackupBench {
+    name: &'static str,
+    files: usize,
+    /// Folders when `--folders` is not given.
+    folders: usize,
+    latency_ms: u64,
+    /// The emulator's limit.
+    limit: RateLimit,
+    /// `WIX_REQUESTS_PER_MINUTE`.
+    pacing: u32,
+    target_ratio: f64,
+}
 
-async fn backup_bench(options: &Options) -> Result<Vec<Row>, String> {
-    let library = workloads::backup_library(BACKUP_FILES, options.folders, 7);
+const BACKUP: BackupBench = BackupBench {
+    name: "backup",
+    files: 50_000,
+    folders: 200,
+    latency_ms: 50,
+    limit: RateLimit {
+        per_minute: 1200,
+        retry_after: false,
+        kind: LimiterKind::Window,
+    },
+    pacing: 1200,
+    target_ratio: 0.90,
+};
+
+const BACKUP_WINDOW: BackupBench = BackupBench {
+    name: "backup-window",
+    files: 30_000,
+    folders: 120,
+    latency_ms: 50,
+    limit: RateLimit {
+        per_minute: 200,
+        retry_after: true,
+        kind: LimiterKind::Window,
+    },
+    pacing: 200,
+    target_ratio: 0.95,
+};
+
+/// The ideal's model of an emulator limit.
+fn limit_of(limit: &RateLimit) -> Limit {
+    match limit.kind {
+        LimiterKind::Window => Limit::Window {
+            per_minute: limit.per_minute,
+        },
+        LimiterKind::TokenBucket { burst } => Limit::Bucket {
+            per_minute: limit.per_minute,
+            burst,
+        },
+    }
+}
+
+fn describe_limit(limit: &RateLimit) -> String {
+    let kind = match limit.kind {
+        LimiterKind::Window => format!("sliding window {}/min", limit.per_minute),
+        LimiterKind::TokenBucket { burst } => format!("token bucket {}/min, burst {burst}", limit.per_minute),
+    };
+    format!(
+        "{kind} (429 beyond, {})",
+        if limit.retry_after {
+            "with Retry-After"
+        } else {
+            "no Retry-After"
+        }
+    )
+}
+
+async fn backup_bench(options: &Options, bench: &BackupBench) -> Result<Vec<Row>, String> {
+    let name = bench.name;
+    let folders = options.folders.unwrap_or(bench.folders);
+    let library = workloads::backup_library(bench.files, folders, 7, options.file_bytes);
     let (search, folder_calls, archives) = workloads::backup_minimum(&library, 100);
     let min_calls = search + folder_calls + archives;
-    let rate = f64::from(BACKUP_LIMIT) / 60.0;
-    let latency = BACKUP_LATENCY_MS as f64 / 1000.0;
-    let ideal = (min_calls as f64 / rate).max(search as f64 * latency);
+    let work = Work {
+        chain: search,
+        free: folder_calls,
+        after: archives,
+    };
+    let latency = Duration::from_millis(bench.latency_ms);
+    let best = ideal::best_schedule(work, limit_of(&bench.limit), latency, 4);
+    let ideal = best.seconds();
     let event = Bytes::from_static(br#"{"backup": {"includePrivate": false}}"#);
     println!(
-        "\n== backup: scheduled backup (direct invoke {{\"backup\": {{\"includePrivate\": false}}}}) of {} files \
+        "\n== {name}: scheduled backup (direct invoke {{\"backup\": {{\"includePrivate\": false}}}}) of {} files \
          in {} folders (all public, READY; none private)",
         library.files.len(),
         library.folders.len()
     );
     println!(
-        "   minimum Wix calls: {search} search pages + {folder_calls} folder pages + {archives} archive calls = {min_calls}"
+        "   minimum Wix calls: {search} search pages + {folder_calls} Search Folders pages + {archives} archive calls = {min_calls}"
     );
     println!(
-        "   Wix emulator: latency {BACKUP_LATENCY_MS} ms, limit {BACKUP_LIMIT} calls/min (429 beyond); \
-         function: WIX_REQUESTS_PER_MINUTE={BACKUP_LIMIT}, WIX_MAX_CONCURRENCY=4"
+        "   Wix emulator: latency {} ms, limit {}; function: WIX_REQUESTS_PER_MINUTE={}, WIX_MAX_CONCURRENCY=4",
+        bench.latency_ms,
+        describe_limit(&bench.limit),
+        bench.pacing
     );
     println!(
-        "   ideal = max({min_calls} calls / {rate:.0} per s = {:.2} s, {search} pages x {BACKUP_LATENCY_MS} ms = {:.2} s)",
-        min_calls as f64 / rate,
-        search as f64 * latency
+        "   ideal = {ideal:.3} s: the best schedule under that limit with {} ms a call and 4 in flight, the {search} \
+         search pages one after the other, the folder pages at any time, the archive calls after the listing",
+        bench.latency_ms
     );
     let mut tally = Tally::default();
     for run in 1..=options.runs {
         let config = EmulatorConfig {
             library: library.clone(),
-            latency: Duration::from_millis(BACKUP_LATENCY_MS),
-            rate_limit: Some(RateLimit::window(BACKUP_LIMIT)),
+            latency,
+            rate_limit: Some(bench.limit),
             ..EmulatorConfig::default()
         };
         let emulator = Emulator::start(config).await.map_err(|e| format!("emulator: {e}"))?;
         emulator.push_faults("files/search", injected_faults(options.faults));
         let since = Instant::now();
         let env = with_call_times(
-            workloads::function_env(&emulator.base_url(), BACKUP_LIMIT, 4),
+            workloads::function_env(&emulator.base_url(), bench.pacing, 4),
             options.call_times,
         );
         let inv = invoke(&options.bin, &env, event.clone(), since, options.verbose).await?;
         let log = emulator.api_calls();
+        save_log(options, &format!("{name}-function-{run}"), &log)?;
         let calls = count_calls(&log);
         drop(emulator);
-        let response = inv.outcome.response().map_err(|e| format!("backup: {e}"))?;
+        let response = inv.outcome.response().map_err(|e| format!("{name}: {e}"))?;
         let report: Value =
-            serde_json::from_slice(response).map_err(|e| format!("backup: the answer is not JSON: {e}"))?;
+            serde_json::from_slice(response).map_err(|e| format!("{name}: the answer is not JSON: {e}"))?;
         let listed = report["listedFiles"].as_u64().unwrap_or(0);
         let archived: u64 = report["archives"]
             .as_array()
@@ -746,23 +1272,19 @@ async fn backup_bench(options: &Options) -> Result<Vec<Row>, String> {
             .unwrap_or(0);
         if listed != library.files.len() as u64 || archived != listed || report["incomplete"] != Value::Bool(false) {
             return Err(format!(
-                "backup: listed {listed}, archived {archived}, incomplete {}, error {}",
+                "{name}: listed {listed}, archived {archived}, incomplete {}, error {}",
                 report["incomplete"], report["error"]
             ));
         }
         let delivered_ms = inv.delivered_at.as_millis() as u64;
-        let last_search = log
-            .iter()
-            .filter(|c| c.path.ends_with("/files/search"))
-            .map(|c| c.at_ms)
-            .max()
-            .unwrap_or(0);
-        let last_folder = log
-            .iter()
-            .filter(|c| c.path.ends_with("/folders"))
-            .map(|c| c.at_ms)
-            .max()
-            .unwrap_or(0);
+        let last_of = |part: &str| {
+            log.iter()
+                .filter(|c| c.path.contains(part))
+                .map(|c| c.at_ms)
+                .max()
+                .unwrap_or(0)
+        };
+        let (last_search, last_folder) = (last_of("/files/search"), last_of("/folders"));
         let first_archive = log
             .iter()
             .filter(|c| c.path.ends_with("/generate-download-url"))
@@ -771,23 +1293,29 @@ async fn backup_bench(options: &Options) -> Result<Vec<Row>, String> {
             .unwrap_or(0);
         let secs = inv.elapsed.as_secs_f64();
         println!(
-            "   run {run}: {secs:.3} s, {} Wix calls {:?} ({} x 429), peak {}; last folder call +{} ms, \
-             last search +{} ms, first archive call +{} ms, last call +{} ms",
+            "   run {run}: {secs:.3} s, {} Wix calls {:?} ({} x 429), peak {}; last search +{} ms, \
+             last folder call +{} ms, first archive call +{} ms, last call +{} ms",
             calls.total,
             calls.by_endpoint,
             calls.rate_limited,
             inv.peak_memory.map_or("?".to_owned(), |b| mb(b as f64)),
-            last_folder.saturating_sub(delivered_ms),
             last_search.saturating_sub(delivered_ms),
+            last_folder.saturating_sub(delivered_ms),
             first_archive.saturating_sub(delivered_ms),
             calls.last_ms.saturating_sub(delivered_ms),
         );
+        if calls.rate_limited > 0 {
+            println!(
+                "      429s (call #, arrival after the event): {}",
+                limited_list(&calls, delivered_ms, 12)
+            );
+        }
         if let Some(times) = call_times(&inv.log) {
             println!("      {times}");
         }
         tally.add(&inv, &calls, min_calls);
     }
-    Ok(tally.report("backup", ideal, 0.90, min_calls, 64.0))
+    Ok(tally.report(name, ideal, bench.target_ratio, min_calls, 64.0))
 }
 
 // ---- cold start -------------------------------------------------------------------
