@@ -62,7 +62,9 @@ fn take_apart(header: &[u8], body: &[u8], keys: &[SecretString], now: u64) -> us
     signature::verify(Some(header), body, keys, now, 300).expect("the signature matches");
     let limits = RequestLimits {
         max_files: 1_000_000,
+        max_files_async: 1_000_000,
         email_enabled: false,
+        prefer_async: false,
     };
     let request = request::parse(body, limits).expect("the body is valid");
     let batches: Vec<_> = batch::batches(&request.ids.ids, MAX_BATCH).collect();
@@ -117,7 +119,9 @@ fn in_process(c: &mut Criterion) {
     parts.bench_function("request::parse", |b| {
         let limits = RequestLimits {
             max_files: 1_000_000,
+            max_files_async: 1_000_000,
             email_enabled: false,
+            prefer_async: false,
         };
         b.iter(|| request::parse(body.as_bytes(), limits).map(|r| r.ids.ids.len()))
     });

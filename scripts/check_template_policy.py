@@ -53,7 +53,8 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 LOG_GROUP = "AWS::Logs::LogGroup"
 SCHEDULE_EVENT_TYPES = ("Schedule", "ScheduleV2")
 # Managed policies a role may carry although their statements cannot be read here.
-ALLOWED_MANAGED_POLICIES = ("service-role/AWSLambdaBasicExecutionRole",)
+# (AWSXrayWriteOnlyAccess: what SAM attaches to a traced state machine; X-Ray writes only.)
+ALLOWED_MANAGED_POLICIES = ("service-role/AWSLambdaBasicExecutionRole", "policy/AWSXrayWriteOnlyAccess")
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
@@ -212,12 +213,35 @@ def check_statement(stmt: Any, where: str, template: dict, problems: list[str]) 
             t = text.strip()
             if t == "*" or t.endswith(":*"):
                 problems.append(f"IAM: {w}: action {t!r} is a wildcard")
+    actions = {t.strip() for a, _ in as_list(stmt.get("Action"), where) for t in literal_texts(a, template)}
+    resourceless = bool(actions) and actions <= RESOURCELESS_ACTIONS
     for resource, w in as_list(stmt.get("Resource"), f"{where}/Resource"):
         for text in literal_texts(resource, template):
-            if text.strip() == "*":
+            if text.strip() == "*" and not resourceless:
                 problems.append(f"IAM: {w}: resource '*' (name the exact ARN)")
     check_s3_scope(stmt, where, problems)
 
+
+# Actions that IAM authorizes on no resource type, so `*` is their only Resource: a task
+# token's answers, log delivery of a state machine, X-Ray. A statement may give `*` only
+# when every action in it is one of these.
+RESOURCELESS_ACTIONS = {
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
 
 S3_OBJECT_ACTIONS = {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 
@@ -445,6 +469,152 @@ def check_pace(template: dict, problems: list[str]) -> None:
             problems.append(f"Pace: the functions' containers may take {total:.3f} of the site's Wix budget with {assignment}")
 
 
+# --------------------------------------------------------------------------- jobs
+
+
+def _definition_text(props: dict) -> str | None:
+    if "DefinitionUri" in props and isinstance(props["DefinitionUri"], str):
+        path = os.path.join(ROOT, props["DefinitionUri"])
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    if isinstance(props.get("Definition"), dict):
+        return json.dumps(props["Definition"])
+    return None
+
+
+def _states(states: dict, where: str) -> Iterator[tuple[str, dict, str]]:
+    """Every state, nested ones (a Map's ItemProcessor, a Parallel's Branches) included."""
+    for name, state in (states or {}).items():
+        if not isinstance(state, dict):
+            continue
+        w = f"{where}/{name}"
+        yield name, state, w
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _states(state[key].get("States") or {}, f"{w}/{key}")
+        for i, branch in enumerate(state.get("Branches") or []):
+            yield from _states((branch or {}).get("States") or {}, f"{w}/Branches[{i}]")
+
+
+def _ref_name(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else str(att).split(".")[0]
+    return None
+
+
+def check_jobs(template: dict, problems: list[str]) -> None:
+    """A state machine logs (without execution data) to a kept log group and is traced; its
+    definition's placeholders are exactly its substitutions; every Task retries a timed-out
+    or silent worker; a Distributed Map tolerates every failure, reads its items from S3,
+    writes its results to S3, and works as many items at once as the job queue's event
+    source mapping delivers; the job queue has a dead-letter queue, a visibility timeout of
+    at least six worker timeouts and partial batch failures; every state machine and every
+    dead-letter queue has an alarm; DynamoDB tables are on-demand with a TTL."""
+    resources = template.get("Resources") or {}
+    alarms = [r for r in resources.values() if (r or {}).get("Type") == "AWS::CloudWatch::Alarm"]
+    alarm_text = [json.dumps(a.get("Properties") or {}) for a in alarms]
+    mappings = {n: r for n, r in resources.items() if (r or {}).get("Type") == "AWS::Lambda::EventSourceMapping"}
+    for name, res in resources.items():
+        rtype = (res or {}).get("Type")
+        props = (res or {}).get("Properties") or {}
+        where = f"Jobs: Resources/{name}"
+        if rtype in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            logging_ = props.get("Logging") or props.get("LoggingConfiguration") or {}
+            groups = [_ref_name(((d or {}).get("CloudWatchLogsLogGroup") or {}).get("LogGroupArn")) for d in logging_.get("Destinations") or []]
+            if not any(g and ((resources.get(g) or {}).get("Properties") or {}).get("RetentionInDays") for g in groups):
+                problems.append(f"{where}: logs to no log group with a retention")
+            if logging_.get("IncludeExecutionData") not in (False, "false", None):
+                problems.append(f"{where}: logs execution data (task tokens, outputs)")
+            tracing = props.get("Tracing") or props.get("TracingConfiguration") or {}
+            if tracing.get("Enabled") not in (True, "true"):
+                problems.append(f"{where}: X-Ray tracing is off")
+            if not any(json.dumps({"Ref": name}) in t and "Executions" in t for t in alarm_text):
+                problems.append(f"{where}: no alarm on its failed executions")
+            text = _definition_text(props)
+            if text is None:
+                problems.append(f"{where}: its definition cannot be read")
+                continue
+            subs = props.get("DefinitionSubstitutions") or {}
+            placeholders = set(re.findall(r"\$\{(\w+)\}", text))
+            for missing in sorted(placeholders - set(subs)):
+                problems.append(f"{where}: ${{{missing}}} of the definition has no DefinitionSubstitutions entry")
+            for unused in sorted(set(subs) - placeholders):
+                problems.append(f"{where}: DefinitionSubstitutions.{unused} is not in the definition")
+            dummy = re.sub(r'"\$\{\w+\}"', '"x"', text)
+            dummy = re.sub(r"\$\{\w+\}", "1", dummy)
+            try:
+                definition = json.loads(dummy)
+            except ValueError as e:
+                problems.append(f"{where}: the substituted definition is not JSON ({e})")
+                continue
+            for state_name, state, w in _states(definition.get("States") or {}, f"{where}/definition"):
+                if state.get("Type") == "Task":
+                    caught = {e for r in state.get("Retry") or [] for e in (r or {}).get("ErrorEquals") or []}
+                    for needed in ("States.Timeout", "States.HeartbeatTimeout"):
+                        if needed not in caught and "States.ALL" not in caught:
+                            problems.append(f"{w}: no Retry on {needed} (a worker that died or went silent)")
+                    if ".waitForTaskToken" in str(state.get("Resource")) and "HeartbeatSeconds" not in state and "HeartbeatSecondsPath" not in state:
+                        problems.append(f"{w}: a callback task without HeartbeatSeconds waits forever for a dead worker")
+                if state.get("Type") == "Map" and ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+                    if float(state.get("ToleratedFailurePercentage", 0)) != 100.0:
+                        problems.append(f"{w}: ToleratedFailurePercentage must be 100 (a bad batch is reported, not fatal)")
+                    if "ItemReader" not in state:
+                        problems.append(f"{w}: no S3 ItemReader")
+                    if "ResultWriter" not in state:
+                        problems.append(f"{w}: no ResultWriter (the results would ride in the state)")
+                    raw = re.search(r'"MaxConcurrency":\s*"?\$\{(\w+)\}', text)
+                    concurrency = subs.get(raw.group(1)) if raw else None
+                    esm = [m for m in mappings.values() if ((m.get("Properties") or {}).get("ScalingConfig") or {}).get("MaximumConcurrency") == concurrency]
+                    if concurrency is None or not esm:
+                        problems.append(f"{w}: MaxConcurrency is not the job queue's MaximumConcurrency (queued steps would miss their heartbeats)")
+            queues = [q for q in map(_ref_name, subs.values()) if (resources.get(q) or {}).get("Type") == "AWS::SQS::Queue"]
+            for queue in queues:
+                qprops = (resources.get(queue) or {}).get("Properties") or {}
+                if "RedrivePolicy" not in qprops:
+                    problems.append(f"Jobs: Resources/{queue}: the job queue has no dead-letter queue")
+                esms = [m for m in mappings.values() if _ref_name((m.get("Properties") or {}).get("EventSourceArn")) == queue]
+                if not esms:
+                    problems.append(f"Jobs: Resources/{queue}: no event source mapping takes its messages")
+                for m in esms:
+                    mp = m.get("Properties") or {}
+                    if "ReportBatchItemFailures" not in (mp.get("FunctionResponseTypes") or []):
+                        problems.append(f"Jobs: Resources/{queue}: its event source mapping does not report partial batch failures")
+                    fn = _ref_name(mp.get("FunctionName"))
+                    timeout = merged_function_properties(template, resources.get(fn) or {}).get("Timeout", 3)
+                    try:
+                        if int(qprops.get("VisibilityTimeout", 30)) < 6 * int(timeout):
+                            problems.append(f"Jobs: Resources/{queue}: VisibilityTimeout below six times {fn}'s Timeout")
+                    except (TypeError, ValueError):
+                        pass
+        if rtype == "AWS::DynamoDB::Table":
+            if props.get("BillingMode") != "PAY_PER_REQUEST":
+                problems.append(f"{where}: not on-demand (BillingMode PAY_PER_REQUEST)")
+            if (props.get("TimeToLiveSpecification") or {}).get("Enabled") not in (True, "true"):
+                problems.append(f"{where}: no TTL (its items would stay forever)")
+    # Every dead-letter queue has an alarm.
+    dlqs = set()
+    for res in resources.values():
+        props = (res or {}).get("Properties") or {}
+        target = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        if _ref_name(target):
+            dlqs.add(_ref_name(target))
+    for fn in resources.values():
+        text = json.dumps((fn or {}).get("Properties") or {})
+        for m in re.finditer(r'"(?:DeadLetterConfig|OnFailure)": \{[^{}]*"(?:Arn|Destination)": \{"Fn::GetAtt": \["(\w+)"', text):
+            dlqs.add(m.group(1))
+    for q in sorted(dlqs):
+        if (resources.get(q) or {}).get("Type") != "AWS::SQS::Queue":
+            continue
+        if not any(f'"{q}"' in t and "ApproximateNumberOfMessagesVisible" in t for t in alarm_text):
+            problems.append(f"Jobs: Resources/{q}: a dead-letter queue without an alarm")
+
+
 # --------------------------------------------------------------------------- SAM transform
 
 _SAM: bool | None = None
@@ -484,6 +654,8 @@ def check_transformed(template: dict, problems: list[str]) -> str:
     for res in (doc.get("Resources") or {}).values():
         if (res or {}).get("Type") == SERVERLESS_FUNCTION:
             (res.setdefault("Properties", {}))["CodeUri"] = "s3://bucket/key"
+        if (res or {}).get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in (res.get("Properties") or {}):
+            res["Properties"]["DefinitionUri"] = "s3://bucket/definition.asl.json"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     try:
         expanded = transform(doc, {}, NoManagedPolicies())
@@ -508,6 +680,7 @@ def run_checks(template: dict, verbose: bool = False) -> list[str]:
         ("log groups have a retention and every function uses one", check_logs),
         ("the backup function: ReservedConcurrentExecutions 1, Timeout 900", check_backup),
         ("reserved concurrency x pace share within the site's budget", check_pace),
+        ("jobs: state machine, job queue, alarms, pace table", check_jobs),
     ]
     for title, step in steps:
         before = len(problems)
@@ -639,6 +812,92 @@ def _stmt(t: dict, fn: str = "Http", index: int = 1) -> dict:
 
 def _add_policy(t: dict, policy: Any, fn: str = "Http") -> None:
     t["Resources"][fn]["Properties"]["Policies"].append(policy)
+
+
+def _jobs(t: dict) -> dict:
+    """Adds a minimal job engine that passes every check: a state machine (callback tasks,
+    a Distributed Map), its queue with a dead-letter queue, the worker's event source
+    mapping, alarms, a pace table."""
+    retry = [{"ErrorEquals": ["States.Timeout", "States.HeartbeatTimeout"], "JitterStrategy": "FULL"}]
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": "${Queue}", "MessageBody": {"token.$": "$$.Task.Token"}},
+        "HeartbeatSeconds": 300,
+        "Retry": retry,
+    }
+    definition = {
+        "StartAt": "Plan",
+        "States": {
+            "Plan": dict(task, Next="Batches"),
+            "Batches": {
+                "Type": "Map",
+                "MaxConcurrency": "${Concurrency}",
+                "ToleratedFailurePercentage": 100.0,
+                "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"},
+                "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Batch",
+                    "States": {"Batch": dict(task, End=True)},
+                },
+                "End": True,
+            },
+        },
+    }
+    t["Parameters"]["Workers"] = {"Type": "Number", "Default": 3}
+    r = t["Resources"]
+    r["Machine"] = {
+        "Type": "AWS::Serverless::StateMachine",
+        "Properties": {
+            "Definition": definition,
+            "DefinitionSubstitutions": {"Queue": {"Ref": "Steps"}, "Concurrency": {"Ref": "Workers"}},
+            "Logging": {
+                "Level": "ERROR",
+                "IncludeExecutionData": False,
+                "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["MachineLogs", "Arn"]}}}],
+            },
+            "Tracing": {"Enabled": True},
+        },
+    }
+    r["MachineLogs"] = {"Type": LOG_GROUP, "Properties": {"RetentionInDays": 30}}
+    r["Steps"] = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "VisibilityTimeout": 5400,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["StepsDlq", "Arn"]}, "maxReceiveCount": 5},
+        },
+    }
+    r["StepsDlq"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
+    r["Worker"] = copy.deepcopy(r["Backup"])
+    del r["Worker"]["Properties"]["Events"]
+    r["Worker"]["Properties"]["Environment"]["Variables"]["WIX_PACE_SHARE"] = "0.01"
+    r["Backup"]["Properties"]["Environment"]["Variables"]["WIX_PACE_SHARE"] = "0.49"
+    r["StepsMapping"] = {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {
+            "EventSourceArn": {"Fn::GetAtt": ["Steps", "Arn"]},
+            "FunctionName": {"Ref": "Worker"},
+            "ScalingConfig": {"MaximumConcurrency": {"Ref": "Workers"}},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    }
+    r["FailedAlarm"] = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {"MetricName": "ExecutionsFailed", "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "Machine"}}]},
+    }
+    r["DlqAlarm"] = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StepsDlq", "QueueName"]}}],
+        },
+    }
+    r["Pace"] = {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {"BillingMode": "PAY_PER_REQUEST", "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True}},
+    }
+    return definition
 
 
 def _self_test_cases() -> list[tuple[str, Any, str | None]]:
@@ -834,6 +1093,20 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
         ("pace shares over the budget for one allowed value", pace_over_budget, "may take 1.100"),
         ("a function without WIX_PACE_SHARE", backup_without_share, "Backup has no WIX_PACE_SHARE"),
         ("the small base template", None, None),
+        ("the base template with a job engine", lambda t: _jobs(t), None),
+        ("a state machine without tracing", lambda t: (_jobs(t), t["Resources"]["Machine"]["Properties"]["Tracing"].update(Enabled=False)), "X-Ray tracing is off"),
+        ("a state machine logging execution data", lambda t: (_jobs(t), t["Resources"]["Machine"]["Properties"]["Logging"].update(IncludeExecutionData=True)), "logs execution data"),
+        ("a task that does not retry a silent worker", lambda t: _jobs(t)["States"]["Plan"].update(Retry=[{"ErrorEquals": ["States.Timeout"]}]), "no Retry on States.HeartbeatTimeout"),
+        ("a Map that fails on one bad batch", lambda t: _jobs(t)["States"]["Batches"].update(ToleratedFailurePercentage=0.0), "ToleratedFailurePercentage must be 100"),
+        ("a Map wider than the queue's concurrency", lambda t: (_jobs(t), t["Resources"]["StepsMapping"]["Properties"]["ScalingConfig"].update(MaximumConcurrency=10)), "MaxConcurrency is not the job queue's"),
+        ("a placeholder without a substitution", lambda t: _jobs(t)["States"]["Plan"]["Parameters"].update(QueueUrl="${Other}"), "${Other} of the definition"),
+        ("a job queue without a dead-letter queue", lambda t: (_jobs(t), t["Resources"]["Steps"]["Properties"].pop("RedrivePolicy")), "the job queue has no dead-letter queue"),
+        ("a dead-letter queue without an alarm", lambda t: (_jobs(t), t["Resources"].pop("DlqAlarm")), "StepsDlq: a dead-letter queue without an alarm"),
+        ("a state machine without a failure alarm", lambda t: (_jobs(t), t["Resources"].pop("FailedAlarm")), "no alarm on its failed executions"),
+        ("a job queue hiding messages too briefly", lambda t: (_jobs(t), t["Resources"]["Steps"]["Properties"].update(VisibilityTimeout=900)), "VisibilityTimeout below six times"),
+        ("a provisioned pace table", lambda t: (_jobs(t), t["Resources"]["Pace"]["Properties"].update(BillingMode="PROVISIONED")), "not on-demand"),
+        ("a resource '*' for actions that take one", lambda t: _add_policy(t, {"Statement": [{"Effect": "Allow", "Action": ["states:SendTaskSuccess", "states:StartExecution"], "Resource": "*"}]}), "resource '*'"),
+        ("'*' for task-token answers only", lambda t: _add_policy(t, {"Statement": [{"Effect": "Allow", "Action": ["states:SendTaskSuccess", "states:SendTaskHeartbeat"], "Resource": "*"}]}), None),
         ("scoped wildcards (ssm:GetParameter*, bucket/*, log-group:x:*)", scoped_wildcards_pass, None),
         ("a log group named /aws/lambda/${Fn}", default_log_group_name_passes, None),
         ("LoggingConfig.LogGroup given by the group's name", log_group_by_name_passes, None),

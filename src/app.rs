@@ -17,6 +17,8 @@ pub struct App {
     pub s3: Option<aws_sdk_s3::Client>,
     /// The client that downloads what Wix links to (archives, private files).
     pub downloads: reqwest::Client,
+    /// Step Functions, when jobs are configured (`JOB_STATE_MACHINE_ARN` and a bucket).
+    pub engine: Option<crate::jobs::engine::Engine>,
 }
 
 impl App {
@@ -46,7 +48,14 @@ impl App {
             mailer,
             s3: None,
             downloads,
+            engine: None,
         })
+    }
+
+    /// The same app starting jobs on `engine`.
+    pub fn with_engine(mut self, engine: crate::jobs::engine::Engine) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     /// The same app writing stored backups through `s3`.
@@ -110,7 +119,9 @@ impl App {
         use crate::config::SecretLocation;
         let needs_aws = !matches!(config.credentials, SecretLocation::Environment(_))
             || config.email_from.is_some()
-            || config.storage.is_some();
+            || config.storage.is_some()
+            || config.job_state_machine_arn.is_some()
+            || config.pace_table.is_some();
         let sdk = if needs_aws {
             Some(crate::aws::sdk_config().await)
         } else {
@@ -138,10 +149,32 @@ impl App {
             (Some(_), Some(sdk)) => Some(crate::storage::s3_client(sdk)),
             _ => None,
         };
-        let app = App::new(config, credentials, mailer)?;
-        Ok(match s3 {
-            Some(s3) => app.with_s3(s3),
-            None => app,
-        })
+        let engine = match (&config.job_state_machine_arn, &sdk) {
+            (Some(arn), Some(sdk)) if config.jobs_enabled() => Some(crate::jobs::engine::Engine::new(
+                aws_sdk_sfn::Client::new(sdk),
+                arn.clone(),
+            )),
+            _ => None,
+        };
+        let pace = match (&config.pace_table, &sdk) {
+            (Some(table), Some(sdk)) => Some(Arc::new(crate::pace::DynamoPace::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table.clone(),
+                credentials.clone(),
+            ))),
+            _ => None,
+        };
+        let budget = config.wix_requests_per_minute;
+        let mut app = App::new(config, credentials, mailer)?;
+        if let Some(pace) = pace {
+            app.wix = app.wix.with_shared_pace(pace, budget);
+        }
+        if let Some(s3) = s3 {
+            app = app.with_s3(s3);
+        }
+        if let Some(engine) = engine {
+            app = app.with_engine(engine);
+        }
+        Ok(app)
     }
 }

@@ -379,6 +379,58 @@ pub async fn archive_resolving_private<S: AsRef<str>>(
     outcome
 }
 
+/// What looking files up found: public ones (in request order), private ones, and the
+/// failures (unknown IDs, failed lookups).
+#[derive(Debug, Default)]
+pub struct LookedUp {
+    pub public: Vec<String>,
+    pub private: Vec<PrivateFile>,
+    pub failed: Vec<Failure>,
+}
+
+/// Looks `ids` up (Get Files, 100 at a time) without archiving anything.
+pub async fn look_up<S: AsRef<str>>(client: &WixClient, ctx: &CallContext, ids: &[S]) -> LookedUp {
+    let lookups = in_order(
+        calls_ahead(client),
+        batch::batches(ids, MAX_LOOKUP)
+            .map(|chunk| lookup(client, ctx, chunk.iter().map(|id| id.as_ref().to_owned()).collect())),
+    )
+    .await;
+    let mut out = LookedUp::default();
+    let mut found: HashMap<String, FileDescriptor> = HashMap::new();
+    for result in lookups {
+        found.extend(result.files.into_iter().map(|f| (f.id.clone(), f)));
+        out.failed.extend(result.failed);
+    }
+    let failed: HashSet<String> = out.failed.iter().flat_map(|f| f.file_ids.iter().cloned()).collect();
+    let mut unknown = Vec::new();
+    for id in ids.iter().map(AsRef::as_ref) {
+        if failed.contains(id) {
+            continue;
+        }
+        match found.remove(id) {
+            Some(f) if f.private => out.private.push(PrivateFile {
+                file_id: id.to_owned(),
+                display_name: f.display_name,
+            }),
+            Some(_) => out.public.push(id.to_owned()),
+            None => unknown.push(id.to_owned()),
+        }
+    }
+    if !unknown.is_empty() {
+        out.failed.push(Failure {
+            file_ids: unknown,
+            error: FailureError {
+                code: FailureCode::WixRejected,
+                status: None,
+                message: "Wix did not return these files when asked for them".to_owned(),
+                wix_request_id: None,
+            },
+        });
+    }
+    out
+}
+
 struct Lookup {
     files: Vec<FileDescriptor>,
     failed: Vec<Failure>,

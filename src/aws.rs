@@ -222,7 +222,7 @@ impl Mailer for SesMailer {
 }
 
 /// An SDK error in words: the service's code and message, or the transport failure.
-fn describe<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+pub(crate) fn describe<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
     match e {
         SdkError::ServiceError(se) => {
             let err = se.err();

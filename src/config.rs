@@ -34,6 +34,8 @@ pub struct Config {
     pub backup_media_types: Vec<String>,
     pub backup_include_private: bool,
     pub max_files_per_request: usize,
+    /// `MAX_FILES_PER_JOB`: files an asynchronous request may list.
+    pub max_files_per_job: usize,
     pub wix_max_concurrency: usize,
     pub wix_requests_per_minute: u32,
     /// This container's share of `wix_requests_per_minute` (0 < share ≤ 1).
@@ -51,6 +53,15 @@ pub struct Config {
     pub backup_retention_days: u32,
     /// A full backup at least this often; incremental in between.
     pub backup_full_every_days: u32,
+    /// The Step Functions state machine that runs jobs; `None`: no jobs.
+    pub job_state_machine_arn: Option<String>,
+    /// The DynamoDB table of the site's shared Wix pace; `None`: each container paces alone.
+    pub pace_table: Option<String>,
+    /// `JOB_LIST_STEP_SECONDS`: how long one listing step of a job lists before it hands on.
+    pub job_list_step_seconds: u64,
+    /// `JOB_HEARTBEAT_SECONDS`: how often a running step tells Step Functions it is alive
+    /// (the definition's `HeartbeatSeconds` must be longer).
+    pub job_heartbeat_seconds: u64,
 }
 
 /// A variable with a value the function cannot use.
@@ -127,6 +138,7 @@ impl Config {
             backup_media_types,
             backup_include_private: parse_bool(&get, "BACKUP_INCLUDE_PRIVATE", true)?,
             max_files_per_request: number(&get, "MAX_FILES_PER_REQUEST", 50_000, 1, 1_000_000)? as usize,
+            max_files_per_job: number(&get, "MAX_FILES_PER_JOB", 1_000_000, 1, 10_000_000)? as usize,
             wix_max_concurrency: number(&get, "WIX_MAX_CONCURRENCY", 4, 1, 64)? as usize,
             wix_requests_per_minute: number(&get, "WIX_REQUESTS_PER_MINUTE", 180, 1, 100_000)? as u32,
             wix_pace_share: match get("WIX_PACE_SHARE") {
@@ -148,12 +160,48 @@ impl Config {
             storage: storage_settings(&get)?,
             backup_retention_days: number(&get, "BACKUP_RETENTION_DAYS", 90, 0, 36_500)? as u32,
             backup_full_every_days: number(&get, "BACKUP_FULL_EVERY_DAYS", 30, 1, 3_650)? as u32,
+            job_state_machine_arn: match get("JOB_STATE_MACHINE_ARN") {
+                Some(arn) => {
+                    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+                    if !matches!(parts.as_slice(), ["arn", _, "states", _, _, "stateMachine", name] if !name.is_empty())
+                    {
+                        return Err(bad(
+                            "JOB_STATE_MACHINE_ARN",
+                            "must be a state machine ARN (arn:aws:states:…:stateMachine:…)",
+                        ));
+                    }
+                    Some(arn)
+                }
+                None => None,
+            },
+            job_list_step_seconds: number(&get, "JOB_LIST_STEP_SECONDS", 600, 1, 840)?,
+            job_heartbeat_seconds: number(&get, "JOB_HEARTBEAT_SECONDS", 60, 1, 600)?,
+            pace_table: match get("PACE_TABLE") {
+                Some(t)
+                    if (3..=255).contains(&t.len())
+                        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) =>
+                {
+                    Some(t)
+                }
+                Some(_) => {
+                    return Err(bad(
+                        "PACE_TABLE",
+                        "must be a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ . -)",
+                    ))
+                }
+                None => None,
+            },
         })
     }
 
     /// Wix calls a minute this container may start: its share of the site's budget.
     pub fn wix_pace(&self) -> u32 {
         ((f64::from(self.wix_requests_per_minute) * self.wix_pace_share).floor() as u32).max(1)
+    }
+
+    /// Whether long work runs as jobs: a state machine and a bucket for their state.
+    pub fn jobs_enabled(&self) -> bool {
+        self.job_state_machine_arn.is_some() && self.storage.is_some()
     }
 
     /// Whether requests may ask for the links by e-mail.
@@ -333,6 +381,7 @@ mod tests {
         let c = load(&LOCAL).unwrap();
         assert_eq!(c.wix_api_base_url.as_str(), "https://www.wixapis.com/");
         assert_eq!(c.max_files_per_request, 50_000);
+        assert_eq!(c.max_files_per_job, 1_000_000);
         assert_eq!(c.wix_max_concurrency, 4);
         assert_eq!(c.wix_requests_per_minute, 180);
         assert_eq!(c.wix_max_retries, 5);
@@ -354,7 +403,9 @@ mod tests {
 
     #[test]
     fn every_bad_value_names_its_variable() {
-        let cases: [(&str, &str); 25] = [
+        let cases: [(&str, &str); 27] = [
+            ("JOB_STATE_MACHINE_ARN", "arn:aws:lambda:us-east-1:1:function:x"),
+            ("PACE_TABLE", "a b"),
             ("STORAGE_PREFIX", "x/"),
             ("BACKUP_RETENTION_DAYS", "-1"),
             ("BACKUP_FULL_EVERY_DAYS", "0"),

@@ -13,10 +13,12 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod entry;
+pub mod jobs;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod logging;
 pub mod mail;
+pub mod pace;
 pub mod signature;
 pub mod storage;
 pub mod wix;

@@ -355,6 +355,18 @@ fn cases() -> Vec<(String, Value, Expect)> {
         Http(400, "INVALID_JSON"),
     );
 
+    // The job queue's events, where jobs are not configured, or not as SQS sends them.
+    add(
+        "SQS event without jobs",
+        json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m-1", "body": "{}"}]}),
+        Fails("JobsDisabled"),
+    );
+    add(
+        "SQS event without message IDs",
+        json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
+        Fails("MalformedJobEvent"),
+    );
+
     // Events of foreign shapes.
     for (name, event) in [
         ("empty object event", json!({})),
@@ -366,10 +378,6 @@ fn cases() -> Vec<(String, Value, Expect)> {
         (
             "S3 event",
             json!({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "b"}}}]}),
-        ),
-        (
-            "SQS event",
-            json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
         ),
         (
             "SNS event",

@@ -382,6 +382,8 @@ enum Expect {
     Archives,
     Refused(u16, &'static str),
     Backup,
+    /// The invocation fails with this error type.
+    Fails(&'static str),
 }
 
 /// What each fixture must answer under the contract.
@@ -397,6 +399,9 @@ fn expectation(name: &str) -> Option<Expect> {
         "refused-invalid-json.json" => Expect::Refused(400, "INVALID_JSON"),
         "refused-invalid-request.json" => Expect::Refused(400, "INVALID_REQUEST"),
         "eventbridge-scheduled.json" | "scheduler-backup-input.json" => Expect::Backup,
+        // Jobs are not configured here; tests/jobs.rs runs these with the job engine.
+        "async-archives.json" | "job-status.json" => Expect::Refused(400, "ASYNC_DISABLED"),
+        "sqs-job-step.json" => Expect::Fails("JobsDisabled"),
         _ => return None,
     })
 }
@@ -638,8 +643,16 @@ async fn the_lambda_binary_under_cargo_lambda_watch() {
                         assert!(body["requestId"].is_string(), "{name}");
                         assert!(emulator.api_calls().is_empty(), "{name}: no Wix call");
                     }
-                    Expect::Backup => unreachable!(),
+                    Expect::Backup | Expect::Fails(_) => unreachable!(),
                 }
+            }
+            Expect::Fails(error_type) => {
+                let answer = invoke(&watch, &http, &name, &event, CALL_TIMEOUT).await;
+                assert_eq!(answer.status, 500, "{name}: a handler error: {}", answer.body);
+                assert_eq!(answer.json(&name)["errorType"], error_type, "{name}");
+                assert!(emulator.api_calls().is_empty(), "{name}: no Wix call");
+                checked += 1;
+                continue;
             }
             // 5. A scheduled backup mails one report holding every link.
             Expect::Backup => {

@@ -554,7 +554,12 @@ async fn non_http_events_fail_the_invocation_without_calling_wix() {
         (json!({}), "UnrecognizedEvent"),
         (json!({"foo": 1}), "UnrecognizedEvent"),
         (json!([1, 2]), "UnrecognizedEvent"),
-        (json!({"Records": [{"eventSource": "aws:sqs"}]}), "UnrecognizedEvent"),
+        (json!({"Records": [{"eventSource": "aws:s3"}]}), "UnrecognizedEvent"),
+        (json!({"Records": [{"eventSource": "aws:sqs"}]}), "MalformedJobEvent"),
+        (
+            json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": "{}"}]}),
+            "JobsDisabled",
+        ),
         (
             json!({"version": "2.0", "requestContext": {"http": {"method": 5}}, "rawPath": "/archives"}),
             "MalformedHttpEvent",

@@ -30,7 +30,9 @@ fn limits_for(data: &[u8]) -> RequestLimits {
         .fold(0x811c_9dc5_u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     RequestLimits {
         max_files: 1 + (h % 8) as usize,
+        max_files_async: 1 + (h % 16) as usize,
         email_enabled: h & 0x100 != 0,
+        prefer_async: h & 0x200 != 0,
     }
 }
 

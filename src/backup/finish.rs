@@ -159,7 +159,7 @@ pub async fn finish(
 ) -> BackupSummary {
     let dir = format!("backups/{}/", plan.backup_id);
     let manifest_key = store.key(&format!("{dir}manifest.jsonl.gz"));
-    let report_key = store.key(&format!("{dir}report.json"));
+    let report_key = report_key(store, &plan.backup_id);
     let mut warnings = plan.warnings.clone();
 
     let mut by_number: HashMap<u32, BatchOutcome> = outcomes.into_iter().map(|o| (o.number, o)).collect();
@@ -402,7 +402,33 @@ pub async fn finish(
         }
     }
     summary.duration_ms = since(&plan.started_at);
+    // The summary on its own, for `GET /backups/<backupId>` (the report may be large).
+    match serde_json::to_vec(&summary) {
+        Ok(bytes) => {
+            if let Err(e) = store
+                .put(
+                    &summary_key(store, &plan.backup_id),
+                    Bytes::from(bytes),
+                    "application/json",
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "the backup summary could not be written");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the backup summary could not be encoded"),
+    }
     summary
+}
+
+/// The key of a backup's `summary.json`.
+pub fn summary_key(store: &Store, backup_id: &str) -> String {
+    store.key(&format!("backups/{backup_id}/summary.json"))
+}
+
+/// The key of a backup's `report.json`.
+pub fn report_key(store: &Store, backup_id: &str) -> String {
+    store.key(&format!("backups/{backup_id}/report.json"))
 }
 
 /// Milliseconds since an RFC 3339 time (the backup's start), 0 if it cannot be read.

@@ -180,6 +180,52 @@ pub async fn run_verify(app: &App, raw: &RawValue, ctx: &CallContext) -> Result<
     serde_json::to_value(&answer).map_err(|e| BackupError::Failed(format!("the answer could not be encoded: {e}")))
 }
 
+/// A scheduled backup as a job, when jobs run here: claimed once for its scheduled time
+/// (`b-<YYYYMMDDTHHMMSSZ>`), with a backup ID fixed by that time, and started. `None` when
+/// jobs are not configured (the backup then runs in this invocation).
+pub async fn start_job(
+    app: &App,
+    options: Option<&RawValue>,
+    scheduled_time: &str,
+    request_id: &str,
+    ctx: &CallContext,
+) -> Result<Option<Value>, BackupError> {
+    let Some(engine) = app.engine.as_ref() else {
+        return Ok(None);
+    };
+    let at = humantime::parse_rfc3339_weak(scheduled_time).map_err(|_| {
+        BackupError::InvalidOptions(format!("`scheduledTime` {scheduled_time:?} is not an RFC 3339 time"))
+    })?;
+    let options = BackupOptions::parse(options, &app.config).map_err(BackupError::InvalidOptions)?;
+    let credentials = app
+        .credentials_by(ctx)
+        .await
+        .map_err(|e| BackupError::CredentialsUnavailable(format!("the credentials could not be read: {e}")))?;
+    let Some(store) = app.store(&credentials) else {
+        return Ok(None);
+    };
+    let backup_id = stored::backup_id_for(at, store.root());
+    let stamp = backup_id.split('-').next().unwrap_or_default().to_owned();
+    let job_id = format!("b-{stamp}");
+    let request = crate::jobs::JobRequest::Backup {
+        options,
+        backup_id: backup_id.clone(),
+    };
+    let first = crate::jobs::claim(&store, &job_id, request_id, &request)
+        .await
+        .map_err(|e| BackupError::Failed(format!("the backup job could not be claimed: {e}")))?;
+    crate::jobs::start(engine, &job_id, crate::jobs::JobKind::Backup)
+        .await
+        .map_err(|e| BackupError::Failed(format!("the backup job could not be started: {e}")))?;
+    tracing::info!(job_id, backup_id, first, "scheduled backup started as a job");
+    Ok(Some(serde_json::json!({
+        "jobId": job_id,
+        "backupId": backup_id,
+        "status": "RUNNING",
+        "alreadyStarted": !first,
+    })))
+}
+
 /// Runs a backup for a schedule event, with `options` over the environment's defaults.
 pub async fn run_event(
     app: &App,

@@ -17,7 +17,8 @@ pub const ROOTS: [(&str, &str); 3] = [
 const MAX_RECIPIENTS: usize = 50;
 
 /// What one backup does, after the event's options are laid over the environment's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackupOptions {
     pub media_types: Vec<String>,
     pub root_folder: String,

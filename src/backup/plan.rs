@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::options::BackupOptions;
@@ -121,69 +122,163 @@ impl Listing {
     }
 }
 
+/// Where a listing is: the next page's cursor, the cursors seen (a repeated one is a Wix
+/// fault), the filter sent (dropped when Wix refuses it). Kept between the listing steps of
+/// a job, so a library too large to list in one invocation is listed in several.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingProgress {
+    pub cursor: Option<String>,
+    pub cursors: Vec<String>,
+    /// The media types filtered on at Wix; `None` before the first page.
+    pub filter: Option<Vec<String>>,
+    pub pages: usize,
+    /// The last page has been read, or the listing stopped at `error`.
+    pub done: bool,
+    pub error: Option<FailureError>,
+}
+
+/// Reads Search Files page by page, from the start or from where a [`ListingProgress`] is.
+pub struct Lister<'a> {
+    client: &'a WixClient,
+    options: &'a BackupOptions,
+    progress: ListingProgress,
+    cursors: FxHashSet<String>,
+}
+
+impl<'a> Lister<'a> {
+    /// A listing from its first page.
+    pub fn new(client: &'a WixClient, options: &'a BackupOptions) -> Self {
+        Lister::resume(client, options, ListingProgress::default())
+    }
+
+    /// A listing from where `progress` is.
+    pub fn resume(client: &'a WixClient, options: &'a BackupOptions, progress: ListingProgress) -> Self {
+        let cursors = progress.cursors.iter().cloned().collect();
+        Lister {
+            client,
+            options,
+            progress,
+            cursors,
+        }
+    }
+
+    /// Where the listing is.
+    pub fn progress(&self) -> &ListingProgress {
+        &self.progress
+    }
+
+    /// Where the listing is, to be resumed later.
+    pub fn into_progress(self) -> ListingProgress {
+        self.progress
+    }
+
+    /// Stops the listing here with `error`.
+    pub fn stop(&mut self, error: FailureError) {
+        self.progress.error = Some(error);
+        self.progress.done = true;
+    }
+
+    /// The next page's files; `None` once the listing is done (at its end, or at an error
+    /// after the client's retries, kept in the progress).
+    pub async fn next_page(&mut self, ctx: &CallContext) -> Option<Vec<FileDescriptor>> {
+        loop {
+            if self.progress.done {
+                return None;
+            }
+            if self.progress.pages >= MAX_PAGES {
+                self.stop(listing_error(
+                    FailureCode::WixInvalidResponse,
+                    format!("Wix kept answering past {MAX_PAGES} pages; listing stopped"),
+                ));
+                return None;
+            }
+            let filter = self
+                .progress
+                .filter
+                .get_or_insert_with(|| wix_filter(&self.options.media_types))
+                .clone();
+            let page = match self
+                .client
+                .search_files(
+                    ctx,
+                    &self.options.root_folder,
+                    &filter,
+                    PAGE_SIZE,
+                    self.progress.cursor.as_deref(),
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if self.progress.pages == 0 && !filter.is_empty() && refuses_filter(&e) => {
+                    tracing::info!("Wix refused the media-type filter; listing every type and filtering here");
+                    self.progress.filter = Some(Vec::new());
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(page = self.progress.pages, code = ?e.kind, status = e.status, "listing failed; the backup goes on with what was listed");
+                    self.stop(with_context(e, "listing failed"));
+                    return None;
+                }
+            };
+            self.progress.pages += 1;
+            match page.next {
+                Some(next) if !self.cursors.insert(next.clone()) => self.stop(listing_error(
+                    FailureCode::WixInvalidResponse,
+                    "Wix returned a cursor it had already given; listing stopped".to_owned(),
+                )),
+                Some(next) => {
+                    self.progress.cursors.push(next.clone());
+                    self.progress.cursor = Some(next);
+                }
+                None => {
+                    self.progress.cursor = None;
+                    self.progress.done = true;
+                }
+            }
+            return Some(page.items);
+        }
+    }
+}
+
+impl Listing {
+    /// Takes in a listed page: each file once, of the asked media types, kept or skipped.
+    pub fn add_page(&mut self, seen: &mut FxHashSet<String>, files: Vec<FileDescriptor>, options: &BackupOptions) {
+        for file in files {
+            keep(self, seen, file, options);
+        }
+    }
+}
+
 /// Follows the Search Files cursor to the end. A page that fails after the client's retries
 /// ends the listing with what was listed so far and the error. Near the deadline the
 /// listing stops early enough to leave time for the archive calls of what it has listed.
 pub async fn list_files(client: &WixClient, ctx: &CallContext, options: &BackupOptions) -> Listing {
     let mut listing = Listing::default();
     let mut seen: FxHashSet<String> = FxHashSet::default();
-    let mut cursors: FxHashSet<String> = FxHashSet::default();
-    let mut cursor: Option<String> = None;
-    let mut filter = wix_filter(&options.media_types);
-    for page_no in 0.. {
-        if page_no >= MAX_PAGES {
-            listing.error = Some(listing_error(
-                FailureCode::WixInvalidResponse,
-                format!("Wix kept answering past {MAX_PAGES} pages; listing stopped"),
-            ));
-            break;
-        }
+    let mut lister = Lister::new(client, options);
+    loop {
         if let Some(deadline) = ctx.deadline {
             let private = listing.private_kept;
             let calls = (listing.kept.len() - private).div_ceil(MAX_BATCH) + private + 1;
             let needed =
                 client.limiter().time_for(calls, ctx.smoothing()) + client.settings().timeout + Duration::from_secs(3);
-            if Instant::now() + needed >= deadline {
-                listing.error = Some(listing_error(
+            if !lister.progress().done && Instant::now() + needed >= deadline {
+                lister.stop(listing_error(
                     FailureCode::Deadline,
                     "listing stopped early to leave time to archive what was listed before the Lambda times out"
                         .to_owned(),
                 ));
-                break;
             }
         }
-        let page = match client
-            .search_files(ctx, &options.root_folder, &filter, PAGE_SIZE, cursor.as_deref())
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if page_no == 0 && !filter.is_empty() && refuses_filter(&e) => {
-                tracing::info!("Wix refused the media-type filter; listing every type and filtering here");
-                filter.clear();
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(page = page_no, code = ?e.kind, status = e.status, "listing failed; the backup goes on with what was listed");
-                listing.error = Some(with_context(e, "listing failed"));
-                break;
-            }
-        };
-        listing.pages += 1;
-        for file in page.items {
-            keep(&mut listing, &mut seen, file, options);
-        }
-        match page.next {
-            Some(next) if !cursors.insert(next.clone()) => {
-                listing.error = Some(listing_error(
-                    FailureCode::WixInvalidResponse,
-                    "Wix returned a cursor it had already given; listing stopped".to_owned(),
-                ));
-                break;
-            }
-            Some(next) => cursor = Some(next),
+        match lister.next_page(ctx).await {
+            Some(files) => listing.add_page(&mut seen, files, options),
             None => break,
         }
     }
+    let progress = lister.into_progress();
+    listing.pages = progress.pages;
+    listing.error = progress.error;
     listing
 }
 

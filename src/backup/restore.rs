@@ -37,7 +37,8 @@ const MAX_RECIPIENTS: usize = 50;
 const MEDIA_ROOT: &str = "media-root";
 
 /// What to restore.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreOptions {
     /// `latest`, or a backup ID.
     pub backup_id: String,
@@ -170,31 +171,74 @@ pub struct RestoreEnv<'a> {
     pub store: &'a Store,
 }
 
-/// Runs a restore (the mail, if asked, is the caller's).
+/// A restore's plan: what was selected, what is skipped or failed already, and the files to
+/// put back, in batches whose folders exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePlan {
+    pub restore_id: String,
+    pub backup_id: String,
+    /// RFC 3339, the restore's start.
+    pub started_at: String,
+    pub selected_files: usize,
+    pub skipped: Vec<SkippedFile>,
+    pub failed: Vec<FailedFile>,
+    pub batches: Vec<RestoreBatch>,
+}
+
+/// Files restored together, with the folder each goes into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreBatch {
+    pub number: u32,
+    pub lines: Vec<ManifestLine>,
+    /// Folder path → the folder's ID in Wix now (made where missing), or why there is none.
+    pub folders: HashMap<String, Result<String, LineError>>,
+}
+
+/// What a restore batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreOutcome {
+    pub number: u32,
+    pub restored: Vec<Restored>,
+    pub failed: Vec<FailedFile>,
+}
+
+/// Files put back by one batch.
+pub const FILES_PER_BATCH: usize = 50;
+
+/// Runs a restore in this invocation: the plan, every batch, the end (the mail, if asked, is
+/// the caller's).
 pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
-    let started = std::time::Instant::now();
+    let plan = plan(env, options).await?;
+    let mut outcomes = Vec::with_capacity(plan.batches.len());
+    for batch in &plan.batches {
+        outcomes.push(run_batch(env, &plan.restore_id, batch).await);
+    }
+    Ok(finish(env, &plan, outcomes).await)
+}
+
+/// The plan step: the selection, what Wix still has, and the folders the rest goes into.
+pub async fn plan(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestorePlan, RestoreError> {
+    let now = SystemTime::now();
     let restore_id = format!(
         "{}-{:08x}",
-        humantime::format_rfc3339_seconds(SystemTime::now())
+        humantime::format_rfc3339_seconds(now)
             .to_string()
             .replace(['-', ':'], ""),
         fastrand::u32(..)
     );
     let (backup_id, lines) = load_manifest(env.store, &options.backup_id).await?;
-    tracing::info!(restore_id = %restore_id, backup_id = %backup_id, "restore started");
-    let mut report = RestoreReport {
-        restore_id: restore_id.clone(),
+    tracing::info!(restore_id = %restore_id, backup_id = %backup_id, "restore planned");
+    let mut plan = RestorePlan {
+        restore_id,
         backup_id,
+        started_at: humantime::format_rfc3339_millis(now).to_string(),
         selected_files: 0,
-        restored_files: 0,
-        skipped_files: 0,
-        failed_files: 0,
-        restored: Vec::new(),
         skipped: Vec::new(),
         failed: Vec::new(),
-        duration_ms: 0,
-        emailed_to: Vec::new(),
-        email_error: None,
+        batches: Vec::new(),
     };
 
     // The selection: by ID, by folder (and below), or everything.
@@ -212,7 +256,7 @@ pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<R
                 match by_id.get(id.as_str()) {
                     Some(l) if in_folder(l) => selected.push(l),
                     Some(_) => {}
-                    None => report.failed.push(FailedFile {
+                    None => plan.failed.push(FailedFile {
                         file_id: id.clone(),
                         error: error("NOT_IN_BACKUP", "the backup's manifest has no file of this ID"),
                     }),
@@ -226,13 +270,13 @@ pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<R
         if l.status == LineStatus::Stored && l.object.is_some() {
             to_restore.push(l);
         } else {
-            report.skipped.push(SkippedFile {
+            plan.skipped.push(SkippedFile {
                 file_id: l.file_id.clone(),
                 reason: "NOT_STORED".to_owned(),
             });
         }
     }
-    report.selected_files = report.failed.len() + report.skipped.len() + to_restore.len();
+    plan.selected_files = plan.failed.len() + plan.skipped.len() + to_restore.len();
 
     // What Wix still has.
     let mut tree = None;
@@ -241,14 +285,14 @@ pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<R
         tree = folders;
         to_restore.retain(|l| match present.get(l.file_id.as_str()) {
             Some(Ok(())) => {
-                report.skipped.push(SkippedFile {
+                plan.skipped.push(SkippedFile {
                     file_id: l.file_id.clone(),
                     reason: "PRESENT".to_owned(),
                 });
                 false
             }
             Some(Err(e)) => {
-                report.failed.push(FailedFile {
+                plan.failed.push(FailedFile {
                     file_id: l.file_id.clone(),
                     error: wix_error(e),
                 });
@@ -258,32 +302,51 @@ pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<R
         });
     }
 
-    // Folders to put them in.
+    // Folders to put them in, made one after another (two batches must not make one twice).
     let mut folders = Folders::new(match tree {
         Some(t) => t,
         None if to_restore.is_empty() => FolderTree::default(),
         None => FolderTree::search(env.wix, env.ctx, "MEDIA_ROOT").await.0,
     });
-    let mut folder_ids: HashMap<String, Result<String, WixError>> = HashMap::new();
+    let mut folder_ids: HashMap<String, Result<String, LineError>> = HashMap::new();
     let mut paths: Vec<&str> = to_restore.iter().map(|l| l.folder_path.as_str()).collect();
     paths.sort_unstable();
     paths.dedup();
     for path in paths {
-        let id = folders.ensure(env, path).await;
+        let id = folders.ensure(env, path).await.map_err(|e| wix_error(&e));
         folder_ids.insert(path.to_owned(), id);
     }
+    for (i, chunk) in to_restore.chunks(FILES_PER_BATCH).enumerate() {
+        let lines: Vec<ManifestLine> = chunk.iter().map(|l| (*l).clone()).collect();
+        let folders = lines
+            .iter()
+            .filter_map(|l| {
+                folder_ids
+                    .get(&l.folder_path)
+                    .map(|id| (l.folder_path.clone(), id.clone()))
+            })
+            .collect();
+        plan.batches.push(RestoreBatch {
+            number: i as u32 + 1,
+            lines,
+            folders,
+        });
+    }
+    Ok(plan)
+}
 
-    // Bytes out of S3, offered to Wix.
+/// The batch step: each file's bytes out of S3 and offered to Wix, then awaited until Wix
+/// has it.
+pub async fn run_batch(env: &RestoreEnv<'_>, restore_id: &str, batch: &RestoreBatch) -> RestoreOutcome {
     let directories = DirectoryCache::default();
-    let offered: Vec<(&ManifestLine, Result<Offered, LineError>)> = stream::iter(to_restore.iter().copied())
+    let offered: Vec<(&ManifestLine, Result<Offered, LineError>)> = stream::iter(batch.lines.iter())
         .map(|l| {
-            let folder = folder_ids.get(&l.folder_path).cloned();
+            let folder = batch.folders.get(&l.folder_path).cloned();
             let directories = &directories;
-            let restore_id = &restore_id;
             async move {
                 let result = match folder {
                     Some(Ok(folder)) => offer(env, restore_id, l, &folder, directories).await,
-                    Some(Err(e)) => Err(wix_error(&e)),
+                    Some(Err(e)) => Err(e),
                     None => Err(error("WIX_UNAVAILABLE", "its folder could not be made")),
                 };
                 (l, result)
@@ -292,24 +355,59 @@ pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<R
         .buffered(AT_ONCE)
         .collect()
         .await;
-
-    // Wait for Wix to have them.
+    let mut outcome = RestoreOutcome {
+        number: batch.number,
+        ..RestoreOutcome::default()
+    };
     let mut pending: HashMap<String, &ManifestLine> = HashMap::new();
     for (l, result) in offered {
         match result {
             Ok(o) => {
                 pending.insert(o.new_file_id, l);
             }
-            Err(e) => report.failed.push(FailedFile {
+            Err(e) => outcome.failed.push(FailedFile {
                 file_id: l.file_id.clone(),
                 error: e,
             }),
         }
     }
     let (ready, failed) = await_ready(env, pending).await;
-    report.restored = ready;
-    report.failed.extend(failed);
-    let tmp = env.store.key(&format!("restore-tmp/{restore_id}/"));
+    outcome.restored = ready;
+    outcome.failed.extend(failed);
+    outcome
+}
+
+/// The finish step: the report, every file of the plan once in it (a batch that never
+/// finished fails its files as `DEADLINE`), and the temporary objects deleted.
+pub async fn finish(env: &RestoreEnv<'_>, plan: &RestorePlan, outcomes: Vec<RestoreOutcome>) -> RestoreReport {
+    let mut report = RestoreReport {
+        restore_id: plan.restore_id.clone(),
+        backup_id: plan.backup_id.clone(),
+        selected_files: plan.selected_files,
+        restored_files: 0,
+        skipped_files: 0,
+        failed_files: 0,
+        restored: Vec::new(),
+        skipped: plan.skipped.clone(),
+        failed: plan.failed.clone(),
+        duration_ms: 0,
+        emailed_to: Vec::new(),
+        email_error: None,
+    };
+    let mut by_number: HashMap<u32, RestoreOutcome> = outcomes.into_iter().map(|o| (o.number, o)).collect();
+    for batch in &plan.batches {
+        match by_number.remove(&batch.number) {
+            Some(o) => {
+                report.restored.extend(o.restored);
+                report.failed.extend(o.failed);
+            }
+            None => report.failed.extend(batch.lines.iter().map(|l| FailedFile {
+                file_id: l.file_id.clone(),
+                error: error("DEADLINE", "its batch did not run before the restore ended"),
+            })),
+        }
+    }
+    let tmp = env.store.key(&format!("restore-tmp/{}/", plan.restore_id));
     match env.store.list(&tmp).await {
         Ok(keys) => {
             if let Err(e) = env.store.delete(&keys).await {
@@ -318,11 +416,30 @@ pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<R
         }
         Err(e) => tracing::warn!(error = %e, "temporary restore objects could not be listed"),
     }
+    for o in by_number.into_values() {
+        // An outcome of no batch of this plan: nothing of it counts.
+        tracing::warn!(
+            batch = o.number,
+            "a restore outcome of a batch the plan does not have was ignored"
+        );
+    }
+    report.restored.sort_by(|a, b| a.file_id.cmp(&b.file_id));
+    let accounted = report.restored.len() + report.skipped.len() + report.failed.len();
+    if accounted != plan.selected_files {
+        tracing::error!(
+            accounted,
+            selected = plan.selected_files,
+            "the restore report does not account for every selected file"
+        );
+    }
     report.restored_files = report.restored.len();
     report.skipped_files = report.skipped.len();
     report.failed_files = report.failed.len();
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    report.duration_ms = humantime::parse_rfc3339(&plan.started_at)
+        .ok()
+        .and_then(|at| SystemTime::now().duration_since(at).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    report
 }
 
 fn error(code: &str, message: impl Into<String>) -> LineError {
@@ -696,6 +813,5 @@ async fn await_ready(
             ),
         });
     }
-    ready.sort_by(|a, b| a.file_id.cmp(&b.file_id));
     (ready, failed)
 }

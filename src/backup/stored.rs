@@ -70,8 +70,19 @@ pub fn backup_id(at: SystemTime) -> String {
     format!("{compact}-{:08x}", fastrand::u32(..))
 }
 
-/// The plan step: lists the library and the folder names, reads the previous backup, and
-/// cuts what is new or changed into batches; unchanged files are carried over.
+/// The backup ID of a scheduled time: the same time (and site) is the same ID.
+pub fn backup_id_for(at: SystemTime, site: &str) -> String {
+    use sha2::Digest;
+    let stamp = humantime::format_rfc3339_seconds(at).to_string();
+    let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let digest = sha2::Sha256::digest(format!("{site}\n{stamp}").as_bytes());
+    format!("{compact}-{}", hex::encode(&digest[..4]))
+}
+
+/// The plan step: reads the folder names and the previous backup while the listing (made
+/// here, or in steps of a job's own) comes in, and cuts what is new or changed into
+/// batches; unchanged files are carried over.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan(
     wix: &WixClient,
     ctx: &CallContext,
@@ -80,9 +91,10 @@ pub async fn plan(
     backup_id: String,
     started_at: SystemTime,
     full_every_days: u32,
+    listing: impl std::future::Future<Output = plan::Listing>,
 ) -> StoredPlan {
     let (listing, (mut tree, gap), previous) = tokio::join!(
-        plan::list_files(wix, ctx, options),
+        listing,
         FolderTree::search(wix, ctx, &options.root_folder),
         incremental::read_previous(store)
     );
@@ -278,7 +290,18 @@ pub async fn run(
     let started = SystemTime::now();
     let id = backup_id(started);
     tracing::info!(backup_id = %id, "stored backup started");
-    let plan = plan(env.wix, env.ctx, env.store, options, id, started, full_every_days).await;
+    let listing = plan::list_files(env.wix, env.ctx, options);
+    let plan = plan(
+        env.wix,
+        env.ctx,
+        env.store,
+        options,
+        id,
+        started,
+        full_every_days,
+        listing,
+    )
+    .await;
     let outcomes = run_batches(env, &plan).await;
     finish::finish(finish_env, env.store, &plan, outcomes, env.ctx).await
 }

@@ -36,21 +36,21 @@ pub struct FailureError {
 }
 
 /// One archive link and the files packed in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Archive {
     pub download_url: Link,
     pub file_count: usize,
     /// Empty only in an answer shortened to fit Lambda's limit (see [`super::fit`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_ids: Vec<String>,
     /// Folder paths the archive's files come from (backups only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folders: Vec<String>,
 }
 
 /// A private file's own temporary link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateLink {
     pub file_id: String,
@@ -59,7 +59,7 @@ pub struct PrivateLink {
 }
 
 /// Files that got no link, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
     pub file_ids: Vec<String>,
@@ -67,7 +67,7 @@ pub struct Failure {
 }
 
 /// Everything done for one list of files.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub archives: Vec<Archive>,

@@ -21,13 +21,20 @@ pub struct ArchiveRequest<'a> {
     pub ids: UniqueIds<'a>,
     pub email: Vec<String>,
     pub resolve_private: bool,
+    /// Run as a job and answer at once (`"async": true`).
+    pub asynchronous: bool,
 }
 
 /// What the configuration allows a request to ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
+    /// Files a synchronous request may list.
     pub max_files: usize,
+    /// Files a job (`"async": true`, or `Prefer: respond-async`) may list.
+    pub max_files_async: usize,
     pub email_enabled: bool,
+    /// The caller asked for a job outside the body (`Prefer: respond-async`).
+    pub prefer_async: bool,
 }
 
 /// One field that is wrong, named as the caller wrote it (`fileIds[3]`).
@@ -38,7 +45,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
             message: message.into(),
@@ -142,6 +149,16 @@ impl<'a> RawBody<'a> {
             }
         }
 
+        let asynchronous = limits.prefer_async
+            || match self.asynchronous {
+                None | Some(Lenient::Null) => false,
+                Some(Lenient::Ok(b)) => b,
+                Some(Lenient::Wrong(shape)) => {
+                    errors.push(FieldError::new("async", format!("must be true or false, not {shape}")));
+                    false
+                }
+            };
+
         let resolve_private = match self.resolve_private {
             None | Some(Lenient::Null) => false,
             Some(Lenient::Ok(b)) => b,
@@ -166,16 +183,22 @@ impl<'a> RawBody<'a> {
             return Err(RequestError::EmailDisabled);
         }
         let unique = ids::dedupe(normalized);
-        if unique.ids.len() > limits.max_files {
+        let max = if asynchronous {
+            limits.max_files_async
+        } else {
+            limits.max_files
+        };
+        if unique.ids.len() > max {
             return Err(RequestError::TooManyFiles {
                 count: unique.ids.len(),
-                max: limits.max_files,
+                max,
             });
         }
         Ok(ArchiveRequest {
             ids: unique,
             email,
             resolve_private,
+            asynchronous,
         })
     }
 }
@@ -186,6 +209,7 @@ struct RawBody<'a> {
     file_ids: Option<Lenient<FileIds<'a>>>,
     email: Option<Lenient<Vec<Entry<'a>>>>,
     resolve_private: Option<Lenient<bool>>,
+    asynchronous: Option<Lenient<bool>>,
     unknown: Vec<String>,
     repeated: Vec<String>,
     not_object: Option<&'static str>,
@@ -381,6 +405,7 @@ impl<'de> Deserialize<'de> for RawBody<'de> {
                         "fileIds" => body.file_ids.replace(map.next_value()?).is_some(),
                         "email" => body.email.replace(map.next_value()?).is_some(),
                         "resolvePrivate" => body.resolve_private.replace(map.next_value()?).is_some(),
+                        "async" => body.asynchronous.replace(map.next_value()?).is_some(),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                             body.unknown.push(key.clone().into_owned());
@@ -405,7 +430,9 @@ mod tests {
 
     const LIMITS: RequestLimits = RequestLimits {
         max_files: 5,
+        max_files_async: 7,
         email_enabled: true,
+        prefer_async: false,
     };
 
     fn fields(err: RequestError) -> Vec<String> {
@@ -537,6 +564,30 @@ mod tests {
         assert_eq!(parse(six, LIMITS), Err(RequestError::TooManyFiles { count: 6, max: 5 }));
         let six_and_bad = br#"{"fileIds": ["a", "b", "c", "d", "e", "f", "/"]}"#;
         assert_eq!(fields(parse(six_and_bad, LIMITS).unwrap_err()), vec!["fileIds[6]"]);
+    }
+
+    #[test]
+    fn jobs_may_list_more_files() {
+        let six = br#"{"fileIds": ["a", "b", "c", "d", "e", "f"], "async": true}"#;
+        let request = parse(six, LIMITS).unwrap();
+        assert!(request.asynchronous);
+        assert_eq!(request.ids.ids.len(), 6);
+        let eight = br#"{"fileIds": ["a", "b", "c", "d", "e", "f", "g", "h"], "async": true}"#;
+        assert_eq!(
+            parse(eight, LIMITS),
+            Err(RequestError::TooManyFiles { count: 8, max: 7 })
+        );
+        // The header asks for a job as the body's flag does.
+        let header = RequestLimits {
+            prefer_async: true,
+            ..LIMITS
+        };
+        let six = br#"{"fileIds": ["a", "b", "c", "d", "e", "f"]}"#;
+        assert!(parse(six, header).unwrap().asynchronous);
+        assert_eq!(
+            fields(parse(br#"{"fileIds": ["a"], "async": "yes"}"#, LIMITS).unwrap_err()),
+            vec!["async"]
+        );
     }
 
     #[test]

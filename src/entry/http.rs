@@ -1,16 +1,20 @@
-//! `POST /archives`: the checks in the contract's order, the work, and the one place
-//! where errors become HTTP statuses.
+//! The HTTP API: `POST /archives` (synchronous, or a job), `GET /archives/jobs/<jobId>`,
+//! `POST /restores`, `GET /restores/jobs/<jobId>`, `GET /backups/<backupId|latest>`. The
+//! checks in the contract's order — route, method, signature, body — the work, and the one
+//! place where errors become HTTP statuses.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::{self, HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
+use super::job_routes;
 use crate::app::App;
 use crate::archive;
 use crate::domain::fit::{self, Shorten, Shortened};
 use crate::domain::outcome::Outcome;
 use crate::domain::request::{self, FieldError, RequestError, RequestLimits};
+use crate::jobs::{self, JobKind};
 use crate::mail::render::{self, LinksMail};
 use crate::mail::Delivery;
 use crate::signature;
@@ -44,14 +48,19 @@ pub struct RequestSummary {
     pub private_files: usize,
     pub failed_files: usize,
     pub emailed: usize,
+    /// The job started or looked at.
+    pub job_id: Option<String>,
 }
 
 /// A refusal, mapped to its status and code in [`ApiError::status`].
 #[derive(Debug)]
 pub enum ApiError {
-    NotFound,
-    MethodNotAllowed,
+    NotFound(String),
+    /// The methods the resource allows.
+    MethodNotAllowed(&'static str),
     Unauthorized(signature::SignatureError),
+    /// A job was asked for, but jobs are not configured.
+    AsyncDisabled,
     UnsupportedMediaType,
     Request(RequestError),
     Internal(String),
@@ -61,9 +70,10 @@ impl ApiError {
     /// The contract's status and code.
     pub fn status(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::AsyncDisabled => (StatusCode::BAD_REQUEST, "ASYNC_DISABLED"),
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             ApiError::Request(RequestError::InvalidJson(_)) => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
             ApiError::Request(RequestError::Invalid(_)) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
@@ -75,8 +85,11 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::NotFound => "no such resource; send POST /archives".to_owned(),
-            ApiError::MethodNotAllowed => "only POST is allowed on /archives".to_owned(),
+            ApiError::NotFound(m) => m.clone(),
+            ApiError::MethodNotAllowed(allowed) => format!("only {allowed} is allowed on this resource"),
+            ApiError::AsyncDisabled => {
+                "jobs are not configured here (they need STORAGE_BUCKET and JOB_STATE_MACHINE_ARN); send the request without `async`".to_owned()
+            }
             // Deliberately vague: a caller probing keys learns nothing from the answer.
             ApiError::Unauthorized(_) => {
                 "the request signature is missing, invalid or outside the allowed time window".to_owned()
@@ -119,8 +132,8 @@ impl ApiError {
         })
         .expect("error bodies serialize");
         let mut headers = vec![("content-type", "application/json".to_owned())];
-        if matches!(self, ApiError::MethodNotAllowed) {
-            headers.push(("allow", "POST".to_owned()));
+        if let ApiError::MethodNotAllowed(allowed) = self {
+            headers.push(("allow", allowed.to_owned()));
         }
         HttpResponse {
             status: status.as_u16(),
@@ -190,11 +203,14 @@ async fn run(
     request_id: &str,
     ctx: &CallContext,
 ) -> Result<(HttpResponse, RequestSummary), ApiError> {
-    if !is_archives_path(req.path) {
-        return Err(ApiError::NotFound);
-    }
-    if req.method != Method::POST {
-        return Err(ApiError::MethodNotAllowed);
+    let (route, base) = route(req.path).ok_or_else(|| {
+        ApiError::NotFound(
+            "no such resource; the API is POST /archives, GET /archives/jobs/<jobId>, POST /restores, GET /restores/jobs/<jobId> and GET /backups/<backupId|latest>"
+                .to_owned(),
+        )
+    })?;
+    if *req.method != route.method() {
+        return Err(ApiError::MethodNotAllowed(route.allowed()));
     }
     let credentials = app
         .credentials_by(ctx)
@@ -204,22 +220,48 @@ async fn run(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
+    let signature_header = req.headers.get(signature::HEADER).map(|v| v.as_bytes());
     signature::verify(
-        req.headers.get(signature::HEADER).map(|v| v.as_bytes()),
+        signature_header,
         req.body,
         &credentials.caller_keys,
         now,
         app.config.signature_tolerance_secs,
     )
     .map_err(ApiError::Unauthorized)?;
+    let signature_header = signature_header.unwrap_or_default();
+    let jobs = job_routes::JobsEnv {
+        app,
+        credentials: &credentials,
+        request_id,
+        signature: signature_header,
+        base,
+    };
+    match route {
+        Route::Archives => {}
+        Route::ArchivesJob(job_id) => return job_routes::status(&jobs, JobKind::Archives, job_id).await,
+        Route::RestoresJob(job_id) => return job_routes::status(&jobs, JobKind::Restore, job_id).await,
+        Route::Backup(backup_id) => return job_routes::backup_summary(&jobs, backup_id).await,
+        Route::Restores => {
+            if !is_json(req.headers) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            return job_routes::start_restore(&jobs, req.body).await;
+        }
+    }
     if !is_json(req.headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let limits = RequestLimits {
         max_files: app.config.max_files_per_request,
+        max_files_async: app.config.max_files_per_job,
         email_enabled: app.mailer.is_some() && app.config.email_enabled(),
+        prefer_async: prefers_async(req.headers),
     };
     let request = request::parse(req.body, limits).map_err(ApiError::Request)?;
+    if request.asynchronous {
+        return job_routes::start_archives(&jobs, request).await;
+    }
     let started = Instant::now();
     let ids = &request.ids.ids;
     tracing::info!(
@@ -257,6 +299,7 @@ async fn run(
         private_files: outcome.private_files.len(),
         failed_files: outcome.failed_files(),
         emailed: delivery.emailed_to.len(),
+        job_id: None,
     };
     let mut response = ArchivesResponse {
         request_id,
@@ -286,15 +329,79 @@ async fn run(
     ))
 }
 
-/// `/archives`, or `/<stage>/archives`; one trailing slash is tolerated.
-fn is_archives_path(path: &str) -> bool {
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
-    match (segments.next(), segments.next(), segments.next()) {
-        (Some("archives"), None, _) => true,
-        (Some(stage), Some("archives"), None) => !stage.is_empty(),
-        _ => false,
+/// A resource of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `POST /archives`.
+    Archives,
+    /// `GET /archives/jobs/<jobId>`.
+    ArchivesJob(&'a str),
+    /// `POST /restores`.
+    Restores,
+    /// `GET /restores/jobs/<jobId>`.
+    RestoresJob(&'a str),
+    /// `GET /backups/<backupId>` or `GET /backups/latest`.
+    Backup(&'a str),
+}
+
+impl Route<'_> {
+    /// The `Allow` header's value.
+    pub fn allowed(&self) -> &'static str {
+        match self {
+            Route::Archives | Route::Restores => "POST",
+            Route::ArchivesJob(_) | Route::RestoresJob(_) | Route::Backup(_) => "GET",
+        }
     }
+
+    /// The one method the resource allows.
+    pub fn method(&self) -> Method {
+        match self {
+            Route::Archives | Route::Restores => Method::POST,
+            Route::ArchivesJob(_) | Route::RestoresJob(_) | Route::Backup(_) => Method::GET,
+        }
+    }
+}
+
+/// The resource a path names, and the stage prefix before it (`/prod` of
+/// `/prod/archives`, or empty); one trailing slash is tolerated.
+pub fn route(path: &str) -> Option<(Route<'_>, &str)> {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let relative = trimmed.strip_prefix('/').unwrap_or(trimmed);
+    let segments: Vec<&str> = relative.split('/').collect();
+    if let Some(route) = resource(&segments) {
+        return Some((route, ""));
+    }
+    match segments.split_first() {
+        Some((stage, rest)) if !stage.is_empty() && !rest.is_empty() => {
+            resource(rest).map(|route| (route, &trimmed[..trimmed.len() - relative.len() + stage.len()]))
+        }
+        _ => None,
+    }
+}
+
+fn resource<'a>(segments: &[&'a str]) -> Option<Route<'a>> {
+    match *segments {
+        ["archives"] => Some(Route::Archives),
+        ["archives", "jobs", id] if jobs::is_job_id(id) => Some(Route::ArchivesJob(id)),
+        ["restores"] => Some(Route::Restores),
+        ["restores", "jobs", id] if jobs::is_job_id(id) => Some(Route::RestoresJob(id)),
+        ["backups", id] if id == "latest" || crate::backup::verify::is_backup_id(id) => Some(Route::Backup(id)),
+        _ => None,
+    }
+}
+
+/// Whether the caller asked for a job with `Prefer: respond-async` (RFC 7240).
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            p.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("respond-async"))
+        })
 }
 
 /// `application/json`, with or without parameters such as `charset=utf-8`.
@@ -312,6 +419,9 @@ mod tests {
 
     #[test]
     fn paths() {
+        fn at(p: &str) -> Option<Route<'_>> {
+            route(p).map(|(r, _)| r)
+        }
         for ok in [
             "/archives",
             "/archives/",
@@ -319,8 +429,21 @@ mod tests {
             "/prod/archives/",
             "archives",
         ] {
-            assert!(is_archives_path(ok), "{ok}");
+            assert_eq!(at(ok), Some(Route::Archives), "{ok}");
         }
+        assert_eq!(route("/prod/archives"), Some((Route::Archives, "/prod")));
+        assert_eq!(route("/archives"), Some((Route::Archives, "")));
+        assert_eq!(
+            route("/v1/archives/jobs/a-0123abcd"),
+            Some((Route::ArchivesJob("a-0123abcd"), "/v1"))
+        );
+        assert_eq!(at("/restores"), Some(Route::Restores));
+        assert_eq!(at("/restores/jobs/r-1234"), Some(Route::RestoresJob("r-1234")));
+        assert_eq!(at("/backups/latest"), Some(Route::Backup("latest")));
+        assert_eq!(
+            at("/backups/20261202T030000Z-0a1b2c3d"),
+            Some(Route::Backup("20261202T030000Z-0a1b2c3d"))
+        );
         for bad in [
             "/",
             "",
@@ -330,9 +453,32 @@ mod tests {
             "/archives/x",
             "/archivesx",
             "/events",
+            "/archives/jobs",
+            "/archives/jobs/",
+            "/archives/jobs/..",
+            "/archives/jobs/a%2F..",
+            "/archives/jobs/a/b",
+            "/backups",
+            "/backups/../latest",
+            "/backups/yesterday",
         ] {
-            assert!(!is_archives_path(bad), "{bad}");
+            assert_eq!(at(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn prefer_respond_async() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("prefer", v.parse().unwrap());
+            prefers_async(&h)
+        };
+        assert!(with("respond-async"));
+        assert!(with("wait=10, Respond-Async"));
+        assert!(with("respond-async; wait=5"));
+        assert!(!with("return=minimal"));
+        assert!(!with("respond-asyncx"));
+        assert!(!prefers_async(&HeaderMap::new()));
     }
 
     #[test]

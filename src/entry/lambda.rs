@@ -36,6 +36,10 @@ pub enum EventError {
     RestoreFailed(String),
     #[error("{0}")]
     VerifyFailed(String),
+    #[error("the event looks like the job queue's (SQS) but cannot be read: {0}")]
+    MalformedJobEvent(String),
+    #[error("a job queue message came, but jobs are not configured here (JOB_STATE_MACHINE_ARN and STORAGE_BUCKET)")]
+    JobsDisabled,
 }
 
 impl EventError {
@@ -50,6 +54,8 @@ impl EventError {
             EventError::InvalidOptions(_) => "InvalidOptions",
             EventError::RestoreFailed(_) => "RestoreFailed",
             EventError::VerifyFailed(_) => "VerifyFailed",
+            EventError::JobsDisabled => "JobsDisabled",
+            EventError::MalformedJobEvent(_) => "MalformedJobEvent",
         }
     }
 }
@@ -90,7 +96,11 @@ impl From<EventError> for Diagnostic {
 #[derive(Debug)]
 pub enum EventKind {
     Http(HttpEvent),
-    Schedule(Option<Box<RawValue>>),
+    /// A backup: its options, and the time it was scheduled for (EventBridge's `time`, or
+    /// `scheduledTime` of a Scheduler input), which makes it a job when jobs run here.
+    Schedule(Option<Box<RawValue>>, Option<String>),
+    /// Messages of the job queue: steps of jobs.
+    JobSteps(Vec<crate::jobs::worker::SqsRecord>),
     /// `{"restore": {…}}`.
     Restore(Box<RawValue>),
     /// `{"verify": {…}}`.
@@ -200,6 +210,11 @@ impl HttpEvent {
 #[derive(Deserialize)]
 struct Probe {
     source: Option<Value>,
+    time: Option<Value>,
+    #[serde(rename = "scheduledTime")]
+    scheduled_time: Option<Value>,
+    #[serde(rename = "Records")]
+    records: Option<Vec<ProbeRecord>>,
     #[serde(rename = "detail-type")]
     detail_type: Option<Value>,
     /// Present even when `null`, so `{"backup": null}` is refused as a bad backup.
@@ -223,6 +238,18 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
 }
 
 #[derive(Deserialize)]
+struct ProbeRecord {
+    #[serde(rename = "eventSource")]
+    event_source: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct SqsEvent {
+    #[serde(rename = "Records")]
+    records: Vec<crate::jobs::worker::SqsRecord>,
+}
+
+#[derive(Deserialize)]
 struct ProbeContext {
     elb: Option<serde::de::IgnoredAny>,
     http: Option<serde::de::IgnoredAny>,
@@ -235,9 +262,29 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
         Ok(p) => p,
         Err(_) => return Err(EventError::UnrecognizedEvent),
     };
+    let scheduled_time = probe
+        .scheduled_time
+        .as_ref()
+        .or(probe.time.as_ref())
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(records) = &probe.records {
+        if !records.is_empty()
+            && records
+                .iter()
+                .all(|r| r.event_source.as_ref().and_then(Value::as_str) == Some("aws:sqs"))
+        {
+            let event: SqsEvent =
+                serde_json::from_str(raw).map_err(|e| EventError::MalformedJobEvent(e.to_string()))?;
+            return Ok(EventKind::JobSteps(event.records));
+        }
+    }
     if let Some(options) = probe.backup {
         if options.get().trim_start().starts_with('{') {
-            return Ok(EventKind::Schedule(Some(options)));
+            return Ok(EventKind::Schedule(
+                Some(options),
+                probe.scheduled_time.as_ref().and_then(Value::as_str).map(str::to_owned),
+            ));
         }
         return Err(EventError::InvalidBackupOptions(
             "`backup` must be an object".to_owned(),
@@ -258,7 +305,7 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
     if probe.source.as_ref().and_then(Value::as_str) == Some("aws.events")
         && probe.detail_type.as_ref().and_then(Value::as_str) == Some("Scheduled Event")
     {
-        return Ok(EventKind::Schedule(None));
+        return Ok(EventKind::Schedule(None, scheduled_time));
     }
     let malformed = |origin: &'static str, e: serde_json::Error| EventError::MalformedHttpEvent {
         origin,
@@ -322,7 +369,7 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
                 headers: &parts.headers,
                 body: &parts.body,
             };
-            let (response, done) = edge::handle(app, req, &request_id, &ctx).await;
+            let (response, done) = Box::pin(edge::handle(app, req, &request_id, &ctx)).await;
             Summary {
                 kind: "http",
                 status: Some(done.status),
@@ -333,33 +380,55 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
                 private_files: done.private_files,
                 failed_files: done.failed_files,
                 emailed: done.emailed,
+                job_id: done.job_id,
                 ..Summary::default()
             }
             .log(&request_id, &ctx, started);
             Ok(origin.response(response))
         }
-        EventKind::Schedule(options) => {
-            // Boxed: a stored backup's future is deep, and the runtime's stack is not.
-            let result = Box::pin(crate::backup::run_event(app, options.as_deref(), &request_id, &ctx))
-                .await
-                .map_err(EventError::from);
-            let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();
+        EventKind::JobSteps(records) => {
+            let Some(engine) = app.engine.as_ref() else {
+                return Err(refused(EventError::JobsDisabled));
+            };
+            let (response, counts) =
+                Box::pin(crate::jobs::worker::handle(app, engine, records, &ctx, &request_id)).await;
             Summary {
-                kind: "backup",
-                error_type: result.as_ref().err().map(EventError::error_type),
-                listed_files: Some(counts.listed),
-                skipped_files: Some(counts.skipped),
-                archives: counts.archives,
-                private_files: counts.private_files,
-                failed_files: counts.failed_files,
-                emailed: counts.emailed,
-                incomplete: Some(counts.incomplete),
-                stored_files: counts.stored_files,
+                kind: "job",
+                steps: Some(counts.steps),
+                failed_steps: Some(counts.failed_steps),
+                redelivered: Some(counts.redeliver),
+                job_id: counts.job_id.clone(),
+                step: counts.step.clone(),
                 ..Summary::default()
             }
             .log(&request_id, &ctx, started);
-            result.map(|(value, _)| value)
+            Ok(serde_json::to_value(response).unwrap_or_else(|_| json!({"batchItemFailures": []})))
         }
+        EventKind::Schedule(options, Some(at)) if app.engine.is_some() => {
+            let result = Box::pin(crate::backup::start_job(
+                app,
+                options.as_deref(),
+                &at,
+                &request_id,
+                &ctx,
+            ))
+            .await
+            .map_err(EventError::from);
+            match result {
+                Ok(Some(started_job)) => {
+                    Summary {
+                        kind: "backup",
+                        job_id: started_job["jobId"].as_str().map(str::to_owned),
+                        ..Summary::default()
+                    }
+                    .log(&request_id, &ctx, started);
+                    Ok(started_job)
+                }
+                Ok(None) => Box::pin(scheduled_backup(app, options, &request_id, &ctx, started)).await,
+                Err(e) => Err(refused(e)),
+            }
+        }
+        EventKind::Schedule(options, _) => Box::pin(scheduled_backup(app, options, &request_id, &ctx, started)).await,
         EventKind::Restore(options) => {
             let result = Box::pin(crate::backup::run_restore(app, &options, &request_id, &ctx))
                 .await
@@ -402,6 +471,36 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
     }
 }
 
+/// A backup run in this invocation (link-only, or stored without jobs).
+async fn scheduled_backup(
+    app: &App,
+    options: Option<Box<RawValue>>,
+    request_id: &str,
+    ctx: &CallContext,
+    started: std::time::Instant,
+) -> Result<Value, EventError> {
+    // Boxed: a stored backup's future is deep, and the runtime's stack is not.
+    let result = Box::pin(crate::backup::run_event(app, options.as_deref(), request_id, ctx))
+        .await
+        .map_err(EventError::from);
+    let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();
+    Summary {
+        kind: "backup",
+        error_type: result.as_ref().err().map(EventError::error_type),
+        listed_files: Some(counts.listed),
+        skipped_files: Some(counts.skipped),
+        archives: counts.archives,
+        private_files: counts.private_files,
+        failed_files: counts.failed_files,
+        emailed: counts.emailed,
+        incomplete: Some(counts.incomplete),
+        stored_files: counts.stored_files,
+        ..Summary::default()
+    }
+    .log(request_id, ctx, started);
+    result.map(|(value, _)| value)
+}
+
 /// What one invocation did, for the one summary line it ends with.
 #[derive(Debug, Default)]
 struct Summary {
@@ -419,6 +518,11 @@ struct Summary {
     emailed: usize,
     incomplete: Option<bool>,
     stored_files: Option<usize>,
+    job_id: Option<String>,
+    step: Option<String>,
+    steps: Option<usize>,
+    failed_steps: Option<usize>,
+    redelivered: Option<usize>,
 }
 
 impl Summary {
@@ -441,6 +545,11 @@ impl Summary {
             emailed = self.emailed,
             incomplete = self.incomplete,
             stored_files = self.stored_files,
+            job_id = self.job_id.as_deref(),
+            step = self.step.as_deref(),
+            steps = self.steps,
+            failed_steps = self.failed_steps,
+            redelivered = self.redelivered,
             wix_calls = ctx.calls(),
             wix_retries = ctx.retries(),
             wix_rate_limited = ctx.rate_limited(),
@@ -596,11 +705,11 @@ mod tests {
     fn schedules() {
         assert!(matches!(
             kind(r#"{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}"#),
-            Ok(EventKind::Schedule(None))
+            Ok(EventKind::Schedule(None, None))
         ));
         assert!(matches!(
             kind(r#"{"backup": {"mediaTypes": ["IMAGE"]}}"#),
-            Ok(EventKind::Schedule(Some(_)))
+            Ok(EventKind::Schedule(Some(_), None))
         ));
         assert!(matches!(
             kind(r#"{"backup": 5}"#),

@@ -363,19 +363,7 @@ pub(crate) fn store_error<E: ProvideErrorMetadata, R>(
     key: &str,
     e: &SdkError<E, R>,
 ) -> StoreError {
-    let reason = match e {
-        SdkError::ServiceError(se) => match (se.err().code(), se.err().message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_owned(),
-            _ => "the service refused the request".to_owned(),
-        },
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out".to_owned(),
-        SdkError::DispatchFailure(_) => "could not connect".to_owned(),
-        SdkError::ResponseError(_) => "the answer could not be read".to_owned(),
-        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
-        _ => "unknown error".to_owned(),
-    };
+    let reason = crate::aws::describe(e);
     StoreError {
         operation,
         key: key.to_owned(),

@@ -71,6 +71,13 @@ impl WixClient {
         })
     }
 
+    /// The same client taking its starts from `pace`, a window of `budget` for the whole
+    /// site (its own pace becomes the fallback).
+    pub fn with_shared_pace(mut self, pace: Arc<dyn super::limiter::SharedPace>, budget: u32) -> Self {
+        self.limiter = self.limiter.with_shared(pace, budget);
+        self
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &ClientSettings {
         &self.settings

@@ -3,10 +3,18 @@
 //! sliding window, so a burst up to the budget goes at once and the rest follows as the
 //! window slides. After a 429 an invocation spaces its starts evenly instead (Wix's own
 //! limiter is not documented and may be a bucket that refills smoothly).
+//!
+//! With a [`SharedPace`] (a DynamoDB table, `PACE_TABLE`) every container that calls Wix
+//! for the site takes its starts from one window of the whole budget; when the shared
+//! window cannot be reached, the container falls back to its own share of the budget.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
@@ -24,12 +32,64 @@ const SLOWDOWN: f64 = 0.9;
 /// The slowest the pace gets after repeated 429s: a tenth of the budget.
 const SLOWEST: f64 = 0.1;
 
+/// The window a shared pace keeps, with the edge margin, in milliseconds.
+pub const SHARED_WINDOW_MS: u64 = 60_000 + 250;
+
+/// A future a [`SharedPace`] returns.
+pub type PaceFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One window of starts shared by every container that calls Wix for the site.
+pub trait SharedPace: Send + Sync + fmt::Debug {
+    /// Reserves the first start at or after `earliest` that keeps every window of the
+    /// shared starts within `budget` (starts are handed out in order); `None`, reserving
+    /// nothing, when that start would come after `latest`.
+    fn reserve(
+        &self,
+        earliest: SystemTime,
+        latest: Option<SystemTime>,
+        budget: u32,
+    ) -> PaceFuture<'_, Result<Option<SystemTime>, String>>;
+
+    /// Holds every container's later starts until `until` (Wix said `Retry-After`).
+    fn pause(&self, until: SystemTime) -> PaceFuture<'_, Result<(), String>>;
+}
+
+/// The first start at or after `earliest` (ms) that a window of `budget` starts allows,
+/// given the `starts` handed out (ms, in order) and a pause: the rule of a shared pace.
+pub fn window_slot(starts: &[u64], earliest: u64, paused_until: u64, budget: u32) -> u64 {
+    let mut slot = earliest.max(paused_until);
+    if let Some(last) = starts.last() {
+        slot = slot.max(*last);
+    }
+    let budget = budget.max(1) as usize;
+    if starts.len() >= budget {
+        slot = slot.max(starts[starts.len() - budget] + SHARED_WINDOW_MS);
+    }
+    slot
+}
+
 /// The shared gate every Wix call passes through.
-#[derive(Debug)]
 pub struct Limiter {
     permits: Semaphore,
     per_minute: u32,
     state: Mutex<Pace>,
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    pace: Arc<dyn SharedPace>,
+    /// The whole site's budget (the local `per_minute` is this container's fallback share).
+    budget: u32,
+    failures: AtomicU64,
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("per_minute", &self.per_minute)
+            .field("shared", &self.shared.as_ref().map(|s| s.budget))
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -69,12 +129,29 @@ impl Limiter {
             permits: Semaphore::new(concurrency.max(1)),
             per_minute: per_minute.max(1),
             state: Mutex::new(Pace::default()),
+            shared: None,
         }
     }
 
-    /// The budget of starts per window.
+    /// The same gate taking its starts from `pace`, a window of `budget` for the whole site;
+    /// this container's own `per_minute` is then the fallback when `pace` cannot be reached.
+    pub fn with_shared(mut self, pace: Arc<dyn SharedPace>, budget: u32) -> Self {
+        self.shared = Some(Shared {
+            pace,
+            budget: budget.max(1),
+            failures: AtomicU64::new(0),
+        });
+        self
+    }
+
+    /// Whether starts come from a shared pace.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The budget of starts per window (the site's, with a shared pace).
     pub fn per_minute(&self) -> u32 {
-        self.per_minute
+        self.shared.as_ref().map_or(self.per_minute, |s| s.budget)
     }
 
     /// Waits for a concurrency slot, then for the first start the window (and `smooth`,
@@ -92,6 +169,24 @@ impl Limiter {
             None => self.permits.acquire().await,
         }
         .expect("the semaphore is never closed");
+        if let Some(shared) = &self.shared {
+            match self.shared_slot(shared, latest_start, smooth).await {
+                Ok(Some(slot)) => {
+                    tokio::time::sleep_until(slot).await;
+                    return Ok(CallPermit {
+                        _permit: permit,
+                        started: slot,
+                    });
+                }
+                Ok(None) => return Err(TooLate),
+                Err(e) => {
+                    let n = shared.failures.fetch_add(1, Ordering::Relaxed);
+                    if n % 100 == 0 {
+                        tracing::warn!(error = %e, failures = n + 1, per_minute = self.per_minute, "the shared Wix pace could not be reached; pacing this container alone at its share");
+                    }
+                }
+            }
+        }
         let slot = {
             let mut pace = self.state.lock().expect("pace lock");
             let slot = pace.next_slot(Instant::now(), self.per_minute as usize, smooth);
@@ -108,9 +203,50 @@ impl Limiter {
         })
     }
 
-    /// Holds every later start until `until`, at most [`MAX_PAUSE`] from now.
+    /// A start from the shared pace, no earlier than this container's own pace allows
+    /// (its pause, its smoothing, the order of its starts).
+    async fn shared_slot(
+        &self,
+        shared: &Shared,
+        latest_start: Option<Instant>,
+        smooth: Option<Smoothing>,
+    ) -> Result<Option<Instant>, String> {
+        let earliest = {
+            let mut pace = self.state.lock().expect("pace lock");
+            pace.next_slot(Instant::now(), shared.budget as usize, smooth)
+        };
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let to_wall = |i: Instant| wall + i.saturating_duration_since(now);
+        let Some(at) = shared
+            .pace
+            .reserve(to_wall(earliest), latest_start.map(to_wall), shared.budget)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let slot = now + at.duration_since(wall).unwrap_or_default();
+        let mut pace = self.state.lock().expect("pace lock");
+        let i = pace.starts.partition_point(|s| *s <= slot);
+        pace.starts.insert(i, slot);
+        Ok(Some(slot))
+    }
+
+    /// Holds every later start until `until`, at most [`MAX_PAUSE`] from now; with a
+    /// shared pace, every container's.
     pub fn pause_until(&self, until: Instant) {
         let until = until.min(Instant::now() + MAX_PAUSE);
+        if let Some(shared) = &self.shared {
+            let pace = shared.pace.clone();
+            let wall = SystemTime::now() + until.saturating_duration_since(Instant::now());
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = pace.pause(wall).await {
+                        tracing::warn!(error = %e, "the pause could not be shared");
+                    }
+                });
+            }
+        }
         let mut pace = self.state.lock().expect("pace lock");
         if pace.paused_until.is_none_or(|p| p < until) {
             pace.paused_until = Some(until);

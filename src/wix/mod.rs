@@ -7,7 +7,7 @@ mod client;
 mod context;
 mod endpoints;
 mod error;
-mod limiter;
+pub mod limiter;
 mod models;
 
 pub use call::{retry_after, RETRY_AFTER_CEILING};

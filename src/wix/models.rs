@@ -1,9 +1,10 @@
 //! Wix's REST shapes, with only the fields this function reads.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// A file as Wix describes it (Get Files, Search Files, Import File).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A file as Wix describes it (Get Files, Search Files, Import File). Serialized (the size
+/// as a number) where a job keeps a listing between its steps.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileDescriptor {
     pub id: String,

@@ -1,5 +1,6 @@
 //! A minimal Lambda Runtime API (the part a function's runtime client talks to), enough to
-//! drive the real Lambda binary through one invocation and time it:
+//! drive the real Lambda binary through invocations — one to time it, or many, the way a
+//! Lambda container serves an event source:
 //!
 //! - `GET  /2018-06-01/runtime/invocation/next` — long poll; answered when the driver hands
 //!   out an event, with `Lambda-Runtime-Aws-Request-Id`, `Lambda-Runtime-Deadline-Ms` (a real
@@ -33,14 +34,19 @@ pub enum Outcome {
     InitError { body: Bytes },
 }
 
-/// The request ID every benchmark invocation gets.
+/// The request ID a benchmark's one invocation gets.
 pub const REQUEST_ID: &str = "bench-invocation-1";
 
 impl Outcome {
     /// The response body of the benchmark's invocation, or what went wrong instead.
     pub fn response(&self) -> Result<&Bytes, String> {
+        self.response_to(REQUEST_ID)
+    }
+
+    /// The response body of invocation `id`, or what went wrong instead.
+    pub fn response_to(&self, id: &str) -> Result<&Bytes, String> {
         match self {
-            Outcome::Response { request_id, body } if request_id == REQUEST_ID => Ok(body),
+            Outcome::Response { request_id, body } if request_id == id => Ok(body),
             Outcome::Response { request_id, .. } => Err(format!("a response for another request: {request_id}")),
             Outcome::Error { request_id, body } => Err(format!(
                 "invocation {request_id} failed: {}",
@@ -99,7 +105,7 @@ struct Shared {
     outcomes: mpsc::UnboundedSender<(Outcome, Instant)>,
 }
 
-const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:wix-media-archiver-bench";
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:wix-media-archiver-local";
 
 impl RuntimeApi {
     /// Listens on 127.0.0.1 (any free port) in the current tokio runtime.
