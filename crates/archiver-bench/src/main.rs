@@ -15,8 +15,8 @@
 //! also run the careful peer script ([`peer`]) side by side. None of it is a timed test.
 
 mod ideal;
+mod jobs;
 mod peer;
-mod runtime_api;
 mod workloads;
 
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ use serde_json::Value;
 use wix_emulator::{CallRecord, Emulator, EmulatorConfig, Fault, LimiterKind, RateLimit};
 
 use ideal::{Limit, Work};
-use runtime_api::{Outcome, RuntimeApi};
+use lambda_runtime_stub::{self as runtime_api, Outcome, RuntimeApi};
 
 const USAGE: &str = "\
 usage: archiver-bench <benchmark> [flags]
@@ -48,6 +48,12 @@ benchmarks:
   backup-window   scheduled backup of 30,000 files in 120 folders; latency 50 ms, sliding
                   window 200/min (429 + Retry-After)
   pacing          window-100, window-300, bucket-300, backup-window
+  job-backup      a scheduled backup of 1,000,000 files as one job on the local job engine
+                  (moto's Step Functions, SQS, S3, DynamoDB; MOTO_URL), 3 map workers, the
+                  emulator's sliding window --budget/min; ideal = least calls / budget
+  job-async       POST /archives with 100,000 IDs and `async: true` as a job, polled until
+                  done; then the 202 of --runs x 40 small async requests (p50/p99, warm)
+  jobs            job-backup and job-async
   all             all of the above
 flags:
   --runs N        invocations per end-to-end benchmark (default 5; the median is reported);
@@ -64,6 +70,8 @@ flags:
                   (<benchmark>-<function|peer>-<run>.jsonl; at_ms from the emulator's start)
   --call-times    run the function with its Wix client at debug level and print how long
                   its Wix calls took as it saw them (latency + emulator + transport)
+  --files N       files of job-backup (default 1000000) or IDs of job-async (default 100000)
+  --budget N      the site's Wix budget in calls a minute for the job benchmarks (default 6000)
   --verbose       print the function's log lines of every run";
 
 struct Options {
@@ -79,6 +87,8 @@ struct Options {
     log_dir: Option<PathBuf>,
     faults: usize,
     verbose: bool,
+    files: Option<usize>,
+    budget: u32,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -94,6 +104,8 @@ fn parse_args() -> Result<Options, String> {
     let mut call_times = false;
     let mut log_dir = None;
     let mut faults = 0;
+    let mut files = None;
+    let mut budget = 6000;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         match arg.as_str() {
@@ -107,9 +119,11 @@ fn parse_args() -> Result<Options, String> {
             "--call-times" => call_times = true,
             "--log-dir" => log_dir = Some(PathBuf::from(value("--log-dir")?)),
             "--faults" => faults = number(&value("--faults")?)?,
+            "--files" => files = Some(number(&value("--files")?)?),
+            "--budget" => budget = number(&value("--budget")?)?.clamp(1, 1_000_000) as u32,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             "rate-bound" | "latency-bound" | "backup" | "cold-start" | "window-100" | "window-300" | "bucket-300"
-            | "backup-window" | "pacing" | "all"
+            | "backup-window" | "pacing" | "all" | "job-backup" | "job-async" | "jobs"
                 if bench.is_none() =>
             {
                 bench = Some(arg)
@@ -141,6 +155,8 @@ fn parse_args() -> Result<Options, String> {
         log_dir,
         faults,
         verbose,
+        files,
+        budget,
     })
 }
 
@@ -197,6 +213,13 @@ async fn main() {
         }
         if pacing || options.bench == "backup-window" {
             summary.extend(backup_bench(&options, &BACKUP_WINDOW).await?);
+        }
+        let jobs = options.bench == "jobs";
+        if jobs || options.bench == "job-backup" {
+            summary.extend(jobs::backup(&options, options.files.unwrap_or(1_000_000), options.budget).await?);
+        }
+        if jobs || options.bench == "job-async" {
+            summary.extend(jobs::archives(&options, options.files.unwrap_or(100_000), options.budget).await?);
         }
         Ok(())
     }

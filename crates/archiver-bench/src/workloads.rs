@@ -54,13 +54,19 @@ pub fn archives_body(library: &Library, url_every: usize) -> String {
 
 /// A signed Function URL event (payload format 2.0) for `POST /archives` with `body`.
 pub fn signed_function_url_event(body: &str) -> Vec<u8> {
+    signed_event("POST", "/archives", body)
+}
+
+/// A signed Function URL event of `method` on `path` (the signature covers the body, empty
+/// for a `GET`).
+pub fn signed_event(method: &str, path: &str, body: &str) -> Vec<u8> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
     let sig = signature::sign(CALLER_KEY, now, body.as_bytes());
     let event = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/archives", "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
         "headers": {
             "content-type": "application/json",
             "host": "abcdefghijklmnopqrstuvwxyz123456.lambda-url.us-east-1.on.aws",
@@ -72,7 +78,7 @@ pub fn signed_function_url_event(body: &str) -> Vec<u8> {
             "accountId": "anonymous", "apiId": "abcdefghijklmnopqrstuvwxyz123456",
             "domainName": "abcdefghijklmnopqrstuvwxyz123456.lambda-url.us-east-1.on.aws",
             "domainPrefix": "abcdefghijklmnopqrstuvwxyz123456",
-            "http": {"method": "POST", "path": "/archives", "protocol": "HTTP/1.1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "203.0.113.10", "userAgent": "archiver-bench"},
             "requestId": "bench", "routeKey": "$default", "stage": "$default",
             "time": "27/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_773_600_000u64
