@@ -71,7 +71,7 @@ flags:
   --call-times    run the function with its Wix client at debug level and print how long
                   its Wix calls took as it saw them (latency + emulator + transport)
   --files N       files of job-backup (default 1000000) or IDs of job-async (default 100000)
-  --budget N      the site's Wix budget in calls a minute for the job benchmarks (default 6000)
+  --budget N      the site's Wix budget in calls a minute for the job benchmarks (default 1200)
   --verbose       print the function's log lines of every run";
 
 struct Options {
@@ -105,7 +105,7 @@ fn parse_args() -> Result<Options, String> {
     let mut log_dir = None;
     let mut faults = 0;
     let mut files = None;
-    let mut budget = 6000;
+    let mut budget = 1200;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         match arg.as_str() {
