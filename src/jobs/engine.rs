@@ -120,6 +120,17 @@ impl Engine {
     }
 }
 
+impl EngineError {
+    /// Step Functions says the task is over: answered already, timed out, or its execution
+    /// ended.
+    pub fn task_is_over(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("TaskTimedOut" | "InvalidToken" | "TaskDoesNotExist")
+        )
+    }
+}
+
 fn engine_error<E: ProvideErrorMetadata, R>(operation: &'static str, e: &SdkError<E, R>) -> EngineError {
     let reason = crate::aws::describe(e);
     EngineError {

@@ -107,7 +107,13 @@ async fn answer(
     request_id: &str,
 ) -> (bool, bool) {
     let every = Duration::from_secs(app.config.job_heartbeat_seconds);
-    let outcome = with_heartbeats(engine, &message.token, every, run_step(app, message, ctx, request_id)).await;
+    let Some(outcome) = with_heartbeats(engine, &message.token, every, run_step(app, message, ctx, request_id)).await
+    else {
+        // Step Functions gave the task up (timed out and retried, or the job ended): the
+        // retry does the work; this delivery stops and is done.
+        tracing::warn!("the step's task is over elsewhere; this delivery stopped");
+        return (false, false);
+    };
     let answered = match &outcome {
         Ok(output) => engine.succeed(&message.token, &output.to_string()).await,
         Err((name, cause)) => {
@@ -120,12 +126,7 @@ async fn answer(
         Ok(()) => (failed, false),
         // The task is over already (answered by an earlier delivery, or timed out and
         // retried with a new message): this delivery is done.
-        Err(e)
-            if matches!(
-                e.code.as_deref(),
-                Some("TaskTimedOut" | "InvalidToken" | "TaskDoesNotExist")
-            ) =>
-        {
+        Err(e) if e.task_is_over() => {
             tracing::info!(error = %e, "the step's task was already answered or retried");
             (failed, false)
         }
@@ -183,24 +184,27 @@ async fn run_step(
     result.map_err(|e| (e.name(), e.to_string()))
 }
 
-/// Runs `work`, telling Step Functions `every` so often that the task is alive.
+/// Runs `work`, telling Step Functions `every` so often that the task is alive; `None`
+/// when Step Functions answers a heartbeat that the task is over (a step that outlived its
+/// heartbeat timeout has been retried elsewhere, and two copies of a step must not both
+/// spend the site's Wix budget).
 async fn with_heartbeats<T>(
     engine: &Engine,
     token: &str,
     every: Duration,
     work: impl std::future::Future<Output = T>,
-) -> T {
+) -> Option<T> {
     tokio::pin!(work);
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
     loop {
         tokio::select! {
-            done = &mut work => return done,
-            _ = ticker.tick() => {
-                if let Err(e) = engine.heartbeat(token).await {
-                    tracing::warn!(error = %e, "a heartbeat was not delivered");
-                }
-            }
+            done = &mut work => return Some(done),
+            _ = ticker.tick() => match engine.heartbeat(token).await {
+                Ok(()) => {}
+                Err(e) if e.task_is_over() => return None,
+                Err(e) => tracing::warn!(error = %e, "a heartbeat was not delivered"),
+            },
         }
     }
 }

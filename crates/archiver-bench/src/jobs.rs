@@ -123,7 +123,8 @@ async fn setup(library: wix_emulator::Library, budget: u32) -> Result<Setup, Str
         .await
         .map_err(|e| format!("create bucket: {e}"))?;
     create_pace_table(&sdk).await?;
-    let engine = JobEngine::create(&sdk, &url, BUCKET, 60, WORKERS as u32, 900).await;
+    // The template's HeartbeatSeconds (300) and the queue's visibility (5400).
+    let engine = JobEngine::create(&sdk, &url, BUCKET, 300, WORKERS as u32, 5400).await;
     let config = EmulatorConfig {
         library,
         latency: Duration::from_millis(20),
