@@ -279,6 +279,11 @@ pub async fn backup(options: &Options, files: usize, budget: u32) -> Result<Vec<
         "   the job    {status}: listed {}, stored {}, failed {}, status {}",
         summary["listedFiles"], summary["storedFiles"], summary["failedFiles"], summary["status"]
     );
+    for field in ["warnings", "listingError", "error"] {
+        if summary[field].as_array().is_some_and(|a| !a.is_empty()) || summary[field].is_string() {
+            println!("   {field:<10} {}", summary[field]);
+        }
+    }
     if summary["listedFiles"].as_u64() != Some(files as u64) || summary["failedFiles"].as_u64() != Some(0) {
         return Err(format!("job-backup: not every file was stored: {summary}"));
     }
