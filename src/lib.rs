@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod local;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod pace;
 pub mod signature;
 pub mod storage;

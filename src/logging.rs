@@ -20,18 +20,76 @@ pub fn filter() -> EnvFilter {
     EnvFilter::new(directives)
 }
 
-/// Installs the JSON subscriber writing to `writer`.
+/// Installs the JSON subscriber writing to `writer`. Events of the target
+/// [`crate::metrics::TARGET`] are EMF documents: their message is written as the whole
+/// line, whatever the log level, so that CloudWatch reads it as metrics.
 pub fn init<W>(writer: W)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::filter::{filter_fn, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let writer = Shared(std::sync::Arc::new(writer));
+    let logs = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(true)
-        .with_env_filter(filter())
+        .with_writer(writer.clone())
+        .with_filter(filter())
+        .with_filter(filter_fn(|m| m.target() != crate::metrics::TARGET));
+    let metrics = tracing_subscriber::fmt::layer()
+        .event_format(MessageOnly)
         .with_writer(writer)
-        .try_init();
+        .with_filter(Targets::new().with_target(crate::metrics::TARGET, tracing::Level::INFO));
+    let _ = tracing_subscriber::registry().with(logs).with(metrics).try_init();
+}
+
+/// One writer for both layers.
+struct Shared<W>(std::sync::Arc<W>);
+
+impl<W> Clone for Shared<W> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<'a, W: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a> for Shared<W> {
+    type Writer = W::Writer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.0.make_writer()
+    }
+}
+
+/// Writes an event's message and nothing else.
+struct MessageOnly;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for MessageOnly
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        struct Message<'w, 'a>(&'w mut tracing_subscriber::fmt::format::Writer<'a>, std::fmt::Result);
+        impl tracing::field::Visit for Message<'_, '_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.1 = write!(self.0, "{value:?}");
+                }
+            }
+        }
+        let mut message = Message(&mut writer, Ok(()));
+        event.record(&mut message);
+        message.1?;
+        writeln!(writer)
+    }
 }

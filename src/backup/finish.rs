@@ -3,7 +3,7 @@
 //! site's `latest.json`; then the mail (a summary and where the backup is, no download
 //! link). Its answer is the backup summary, small whatever the library's size.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,9 @@ pub struct BackupSummary {
     /// The first failures.
     pub failures: Vec<FileFailure>,
     pub failures_omitted: usize,
+    /// Failed files by error code, all of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures_by_code: BTreeMap<String, usize>,
     pub emailed_to: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_error: Option<String>,
@@ -265,6 +268,11 @@ pub async fn finish(
             })
             .collect(),
         failures_omitted: failed.len().saturating_sub(SUMMARY_FAILURES),
+        failures_by_code: failed.iter().fold(BTreeMap::new(), |mut by_code, l| {
+            let code = l.error.as_ref().map_or("WIX_UNAVAILABLE", |e| e.code.as_str());
+            *by_code.entry(code.to_owned()).or_default() += 1;
+            by_code
+        }),
         emailed_to: Vec::new(),
         email_error: None,
         warnings,

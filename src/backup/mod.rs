@@ -43,7 +43,7 @@ pub enum BackupError {
 }
 
 /// Counts for the invocation's summary log line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackupCounts {
     pub listed: usize,
     pub skipped: usize,
@@ -54,6 +54,8 @@ pub struct BackupCounts {
     pub incomplete: bool,
     /// Files stored by this backup (stored backups).
     pub stored_files: Option<usize>,
+    /// For the metrics.
+    pub tally: crate::metrics::Tally,
 }
 
 impl Shorten for BackupReport {
@@ -99,6 +101,7 @@ async fn run_stored(
         emailed: summary.emailed_to.len(),
         incomplete: summary.status != "COMPLETE",
         stored_files: Some(summary.stored_files),
+        tally: crate::metrics::Tally::of_backup(&summary),
     };
     let value = serde_json::to_value(&summary)
         .map_err(|e| BackupError::Failed(format!("the summary could not be encoded: {e}")))?;
@@ -294,6 +297,13 @@ pub async fn run_event(
         emailed: report.emailed_to.len(),
         incomplete: report.incomplete,
         stored_files: None,
+        tally: crate::metrics::Tally {
+            backup: Some(crate::metrics::BackupEnd {
+                complete: !report.incomplete,
+                duration_ms: report.duration_ms,
+            }),
+            ..crate::metrics::Tally::of_outcome(&report.outcome)
+        },
     };
     let json = fit::fit(&mut report, fit::ANSWER_LIMIT)
         .map_err(|e| BackupError::Failed(format!("the report could not be encoded: {e}")))?;

@@ -50,6 +50,8 @@ pub struct RequestSummary {
     pub emailed: usize,
     /// The job started or looked at.
     pub job_id: Option<String>,
+    /// For the metrics.
+    pub tally: crate::metrics::Tally,
 }
 
 /// A refusal, mapped to its status and code in [`ApiError::status`].
@@ -300,6 +302,7 @@ async fn run(
         failed_files: outcome.failed_files(),
         emailed: delivery.emailed_to.len(),
         job_id: None,
+        tally: crate::metrics::Tally::of_outcome(&outcome),
     };
     let mut response = ArchivesResponse {
         request_id,

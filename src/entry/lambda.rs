@@ -381,6 +381,7 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
                 failed_files: done.failed_files,
                 emailed: done.emailed,
                 job_id: done.job_id,
+                tally: done.tally,
                 ..Summary::default()
             }
             .log(&request_id, &ctx, started);
@@ -399,6 +400,7 @@ pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Resul
                 redelivered: Some(counts.redeliver),
                 job_id: counts.job_id.clone(),
                 step: counts.step.clone(),
+                tally: counts.tally,
                 ..Summary::default()
             }
             .log(&request_id, &ctx, started);
@@ -483,7 +485,7 @@ async fn scheduled_backup(
     let result = Box::pin(crate::backup::run_event(app, options.as_deref(), request_id, ctx))
         .await
         .map_err(EventError::from);
-    let counts = result.as_ref().map(|(_, c)| *c).unwrap_or_default();
+    let counts = result.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
     Summary {
         kind: "backup",
         error_type: result.as_ref().err().map(EventError::error_type),
@@ -495,6 +497,7 @@ async fn scheduled_backup(
         emailed: counts.emailed,
         incomplete: Some(counts.incomplete),
         stored_files: counts.stored_files,
+        tally: counts.tally,
         ..Summary::default()
     }
     .log(request_id, ctx, started);
@@ -523,10 +526,28 @@ struct Summary {
     steps: Option<usize>,
     failed_steps: Option<usize>,
     redelivered: Option<usize>,
+    tally: crate::metrics::Tally,
 }
 
 impl Summary {
+    /// The summary line, and the invocation's metrics beside it.
     fn log(&self, request_id: &str, ctx: &CallContext, started: std::time::Instant) {
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let (service, function) = (crate::metrics::service_name(), crate::metrics::function_name());
+        let subject = crate::metrics::Subject {
+            service: &service,
+            function: &function,
+            kind: self.kind,
+            request_id,
+            job_id: self.job_id.as_deref(),
+        };
+        crate::metrics::emit(&crate::metrics::document(
+            &subject,
+            &self.tally,
+            ctx,
+            duration_ms,
+            crate::metrics::take_cold_start(),
+        ));
         tracing::info!(
             summary = true,
             kind = self.kind,
@@ -553,7 +574,7 @@ impl Summary {
             wix_calls = ctx.calls(),
             wix_retries = ctx.retries(),
             wix_rate_limited = ctx.rate_limited(),
-            duration_ms = started.elapsed().as_millis() as u64,
+            duration_ms,
             "invocation done"
         );
     }

@@ -26,6 +26,7 @@ use crate::domain::fit;
 use crate::domain::outcome::{Failure, FailureCode, FailureError, Outcome};
 use crate::entry::http::ArchivesResponse;
 use crate::mail::render::{self, LinksMail, RestoreMail};
+use crate::metrics::Tally;
 use crate::storage::Store;
 use crate::wix::CallContext;
 use crate::wix::FileDescriptor;
@@ -468,7 +469,7 @@ async fn may_mail(env: &StepEnv<'_>, job: &JobRef) -> bool {
 }
 
 /// The finish step.
-pub async fn finish(env: &StepEnv<'_>, job: &JobRef) -> Result<Value, StepError> {
+pub async fn finish(env: &StepEnv<'_>, job: &JobRef) -> Result<(Value, Tally), StepError> {
     let items: Vec<ItemRef> = read_json(env.store, &key(env.store, &job.job_id, "items.json"))
         .await?
         .ok_or_else(|| StepError::Failed("the job has no items.json (its plan did not run)".to_owned()))?;
@@ -492,7 +493,8 @@ pub async fn finish(env: &StepEnv<'_>, job: &JobRef) -> Result<Value, StepError>
             };
             let summary = finish::finish(&fenv, env.store, &plan, outcomes, env.ctx).await;
             put_json(env.store, &result_key, &summary).await?;
-            Ok(serde_json::to_value(&summary).map_err(|e| StepError::Failed(e.to_string()))?)
+            let value = serde_json::to_value(&summary).map_err(|e| StepError::Failed(e.to_string()))?;
+            Ok((value, Tally::of_backup(&summary)))
         }
         JobRequest::Archives {
             request_id,
@@ -549,6 +551,7 @@ pub async fn finish(env: &StepEnv<'_>, job: &JobRef) -> Result<Value, StepError>
                 crate::mail::Delivery::default()
             };
             let status = outcome.status().http_status();
+            let tally = Tally::of_outcome(&outcome);
             let mut response = ArchivesResponse {
                 request_id: &request_id,
                 file_count: file_ids.len(),
@@ -563,7 +566,10 @@ pub async fn finish(env: &StepEnv<'_>, job: &JobRef) -> Result<Value, StepError>
                 .put(&result_key, bytes::Bytes::from(json), "application/json")
                 .await
                 .map_err(JobError::from)?;
-            Ok(serde_json::json!({"status": status, "fileCount": file_ids.len()}))
+            Ok((
+                serde_json::json!({"status": status, "fileCount": file_ids.len()}),
+                tally,
+            ))
         }
         JobRequest::Restore { options } => {
             let plan: RestorePlan = read_gz(env.store, &key(env.store, &job.job_id, "plan.json.gz"))
@@ -594,7 +600,8 @@ pub async fn finish(env: &StepEnv<'_>, job: &JobRef) -> Result<Value, StepError>
                 report.email_error = delivery.error;
             }
             put_json(env.store, &result_key, &report).await?;
-            Ok(serde_json::json!({"restoredFiles": report.restored_files, "failedFiles": report.failed_files}))
+            let value = serde_json::json!({"restoredFiles": report.restored_files, "failedFiles": report.failed_files});
+            Ok((value, Tally::default()))
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct WorkerCounts {
     pub steps: usize,
     pub failed_steps: usize,
     pub redeliver: usize,
+    /// What the steps did to files, for the metrics (a finish step's whole job).
+    pub tally: crate::metrics::Tally,
 }
 
 /// Handles the SQS records of one invocation.
@@ -85,8 +87,9 @@ pub async fn handle(
         counts.job_id = Some(message.job.job_id.clone());
         counts.step = Some(message.step.clone());
         let span = tracing::info_span!("job step", job_id = %message.job.job_id, step = %message.step);
-        let (failed, redeliver) = answer(app, engine, &message, ctx, request_id).instrument(span).await;
+        let (failed, redeliver, tally) = answer(app, engine, &message, ctx, request_id).instrument(span).await;
         counts.failed_steps += usize::from(failed);
+        counts.tally.add(tally);
         if redeliver {
             counts.redeliver += 1;
             response.batch_item_failures.push(ItemFailure {
@@ -105,34 +108,35 @@ async fn answer(
     message: &StepMessage,
     ctx: &CallContext,
     request_id: &str,
-) -> (bool, bool) {
+) -> (bool, bool, crate::metrics::Tally) {
     let every = Duration::from_secs(app.config.job_heartbeat_seconds);
     let Some(outcome) = with_heartbeats(engine, &message.token, every, run_step(app, message, ctx, request_id)).await
     else {
         // Step Functions gave the task up (timed out and retried, or the job ended): the
         // retry does the work; this delivery stops and is done.
         tracing::warn!("the step's task is over elsewhere; this delivery stopped");
-        return (false, false);
+        return (false, false, crate::metrics::Tally::default());
     };
     let answered = match &outcome {
-        Ok(output) => engine.succeed(&message.token, &output.to_string()).await,
+        Ok((output, _)) => engine.succeed(&message.token, &output.to_string()).await,
         Err((name, cause)) => {
             tracing::warn!(error = %cause, "a job step failed");
             engine.fail(&message.token, name, &clip(cause, MAX_CAUSE)).await
         }
     };
     let failed = outcome.is_err();
+    let tally = outcome.map(|(_, tally)| tally).unwrap_or_default();
     match answered {
-        Ok(()) => (failed, false),
+        Ok(()) => (failed, false, tally),
         // The task is over already (answered by an earlier delivery, or timed out and
-        // retried with a new message): this delivery is done.
+        // retried with a new message): this delivery is done, and counted by the first.
         Err(e) if e.task_is_over() => {
             tracing::info!(error = %e, "the step's task was already answered or retried");
-            (failed, false)
+            (failed, false, crate::metrics::Tally::default())
         }
         Err(e) => {
             tracing::warn!(error = %e, "the step's answer could not be delivered; the message comes again");
-            (failed, true)
+            (failed, true, crate::metrics::Tally::default())
         }
     }
 }
@@ -156,7 +160,7 @@ async fn run_step(
     message: &StepMessage,
     ctx: &CallContext,
     request_id: &str,
-) -> Result<Value, (&'static str, String)> {
+) -> Result<(Value, crate::metrics::Tally), (&'static str, String)> {
     let credentials = app
         .credentials_by(ctx)
         .await
@@ -170,14 +174,15 @@ async fn run_step(
         ctx,
         request_id,
     };
+    let bare = |value| (value, crate::metrics::Tally::default());
     let result = match (message.step.as_str(), &message.item) {
         ("list", _) => Box::pin(steps::list(&env, &message.job))
             .await
-            .map(|out| serde_json::to_value(out).unwrap_or(Value::Null)),
+            .map(|out| bare(serde_json::to_value(out).unwrap_or(Value::Null))),
         ("plan", _) => Box::pin(steps::plan(&env, &message.job))
             .await
-            .map(|out| serde_json::to_value(out).unwrap_or(Value::Null)),
-        ("batch", Some(item)) => Box::pin(steps::batch(&env, &message.job, item)).await,
+            .map(|out| bare(serde_json::to_value(out).unwrap_or(Value::Null))),
+        ("batch", Some(item)) => Box::pin(steps::batch(&env, &message.job, item)).await.map(bare),
         ("finish", _) => Box::pin(steps::finish(&env, &message.job)).await,
         (other, _) => return Err(("Job.UnknownStep", format!("`{other}` is not a step"))),
     };

@@ -1,0 +1,258 @@
+//! The invocation's metrics (CloudWatch Embedded Metric Format): one document per
+//! invocation, beside the summary line, whose values are the answer's own counts. The real
+//! handler, its real log writer, the Wix emulator, and moto for the stored backups.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Mutex as StdMutex, OnceLock};
+
+use common::moto;
+use common::*;
+use serde_json::{json, Value};
+use wix_emulator::{DownloadFault, EmulatorConfig, Library, UnknownIds};
+use wix_media_archiver::app::App;
+use wix_media_archiver::config::Config;
+
+static LOGS: StdMutex<Vec<u8>> = StdMutex::new(Vec::new());
+const BUCKET: &str = "metrics-backups";
+
+#[derive(Clone)]
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| wix_media_archiver::logging::init(|| Capture));
+    LOGS.lock().unwrap().clear();
+}
+
+/// The log lines since [`capture_logs`], parsed.
+fn lines() -> Vec<Value> {
+    let logs = LOGS.lock().unwrap();
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The one EMF document and the one summary line of the invocation, checked for shape:
+/// every declared metric has a number, the dimensions are those the template's alarms and
+/// dashboard use, and nothing in it looks like a link.
+fn emf_and_summary() -> (Value, Value) {
+    let lines = lines();
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let summaries: Vec<&Value> = lines.iter().filter(|l| l["summary"] == true).collect();
+    assert_eq!(emf.len(), 1, "one EMF document per invocation: {emf:?}");
+    assert_eq!(summaries.len(), 1, "one summary line per invocation");
+    let doc = emf[0].clone();
+    let spec = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(spec["Namespace"], "WixMediaArchiver");
+    assert_eq!(
+        spec["Dimensions"],
+        json!([["Function", "Kind"], ["Function"], ["Service"]])
+    );
+    assert!(doc["_aws"]["Timestamp"].is_u64());
+    let units: Vec<(&str, &str)> = spec["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["Name"].as_str().unwrap(), m["Unit"].as_str().unwrap()))
+        .collect();
+    for (name, unit) in &units {
+        assert!(doc[*name].is_u64(), "{name} is declared but has no value: {doc}");
+        let expected = match *name {
+            "BytesStored" => "Bytes",
+            "Duration" | "BackupDuration" => "Milliseconds",
+            _ => "Count",
+        };
+        assert_eq!(*unit, expected, "{name}");
+    }
+    for name in [
+        "FilesArchived",
+        "FilesStored",
+        "FilesUnchanged",
+        "FilesFailed",
+        "WixCalls",
+        "WixRetries",
+        "WixRateLimited",
+        "Duration",
+        "ColdStart",
+    ] {
+        assert!(units.iter().any(|(n, _)| *n == name), "{name} is missing");
+    }
+    let text = doc.to_string();
+    assert!(
+        !text.contains("http://") && !text.contains("https://"),
+        "a link in the metrics: {text}"
+    );
+    assert_eq!(
+        doc["Function"], "local",
+        "the function's name (AWS_LAMBDA_FUNCTION_NAME unset)"
+    );
+    let summary = summaries[0].clone();
+    assert_eq!(doc["WixCalls"], summary["wix_calls"]);
+    assert_eq!(doc["WixRetries"], summary["wix_retries"]);
+    assert_eq!(doc["WixRateLimited"], summary["wix_rate_limited"]);
+    assert_eq!(doc["Duration"], summary["duration_ms"]);
+    assert_eq!(doc["Kind"], summary["kind"]);
+    (doc, summary)
+}
+
+/// Per-code failure metrics of a document: code → count.
+fn failed_by_code(doc: &Value) -> Vec<(String, u64)> {
+    doc.as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("FilesFailed.")?.to_owned(), v.as_u64()?)))
+        .collect()
+}
+
+async fn stored(config: EmulatorConfig) -> Harness {
+    moto::create_bucket(BUCKET).await;
+    let emulator = wix_emulator::Emulator::start(config.clone())
+        .await
+        .expect("emulator starts");
+    let mut vars = base_env(&emulator, &config);
+    vars.insert("STORAGE_BUCKET".into(), BUCKET.into());
+    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid configuration");
+    config.storage.as_mut().unwrap().part_size = 64 * 1024;
+    let app = App::from_config(config).await.expect("app builds");
+    Harness { emulator, app }
+}
+
+#[tokio::test]
+async fn a_request_s_metrics_are_its_answer_s_counts() {
+    let _serial = moto::setup().await;
+    let h = harness(
+        EmulatorConfig {
+            library: Library::flat(2500),
+            ..EmulatorConfig::default()
+        },
+        &[],
+    )
+    .await;
+    h.emulator.set_unknown_ids(UnknownIds::Reject);
+    let mut ids = flat_ids(2400);
+    ids.insert(7, "ffffff_00000000000000000000000000000000~mv2.jpg".to_owned());
+    ids.insert(1500, "ffffff_00000000000000000000000000000001~mv2.jpg".to_owned());
+
+    capture_logs();
+    let (status, body) = call(&h, &request_for(&ids)).await;
+    assert_eq!(status, 207, "{}", brief(&body));
+    let (doc, _) = emf_and_summary();
+
+    let linked: u64 = body["archives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["fileCount"]
+                .as_u64()
+                .unwrap_or_else(|| a["fileIds"].as_array().unwrap().len() as u64)
+        })
+        .sum();
+    assert_eq!(linked, 2400);
+    assert_eq!(doc["Kind"], "http");
+    assert_eq!(doc["FilesArchived"], linked);
+    assert_eq!(doc["FilesFailed"], 2);
+    assert_eq!(failed_by_code(&doc), vec![("WIX_REJECTED".to_owned(), 2)]);
+    assert_eq!(doc["FilesStored"], 0);
+    assert_eq!(
+        doc["WixCalls"],
+        h.emulator.api_calls().len() as u64,
+        "every call the emulator saw"
+    );
+    assert!(doc.get("BackupsComplete").is_none(), "a request is not a backup");
+    assert_eq!(doc["requestId"], body["requestId"]);
+}
+
+#[tokio::test]
+async fn a_stored_backup_s_metrics_are_its_summary() {
+    let _moto = moto::setup().await;
+    let h = stored(EmulatorConfig {
+        library: Library::seeded_with(900, 10, 2000..8000),
+        ..EmulatorConfig::default()
+    })
+    .await;
+
+    capture_logs();
+    let summary = invoke_raw(&h, &json!({"backup": {"includePrivate": true}}))
+        .await
+        .expect("the backup runs");
+    assert_eq!(summary["status"], "COMPLETE", "{}", brief(&summary));
+    let (doc, line) = emf_and_summary();
+    assert_eq!(doc["Kind"], "backup");
+    assert_eq!(doc["FilesStored"], summary["storedFiles"]);
+    assert!(doc["FilesStored"].as_u64().unwrap() > 800);
+    assert_eq!(doc["FilesUnchanged"], summary["unchangedFiles"]);
+    assert_eq!(doc["BytesStored"], summary["storedBytes"]);
+    assert!(doc["BytesStored"].as_u64().unwrap() > 0);
+    assert_eq!(doc["FilesFailed"], 0);
+    assert_eq!(doc["BackupsComplete"], 1);
+    assert_eq!(doc["BackupsIncomplete"], 0);
+    assert_eq!(doc["BackupDuration"], summary["durationMs"]);
+    assert_eq!(doc["WixCalls"], h.emulator.api_calls().len() as u64);
+    assert_eq!(line["stored_files"], summary["storedFiles"]);
+
+    // The next backup: incremental, everything unchanged.
+    capture_logs();
+    let summary = invoke_raw(&h, &json!({"backup": {"includePrivate": true}}))
+        .await
+        .expect("the backup runs");
+    let (doc, _) = emf_and_summary();
+    assert_eq!(doc["FilesStored"], 0);
+    assert_eq!(doc["FilesUnchanged"], summary["unchangedFiles"]);
+    let backed_up = summary["listedFiles"].as_u64().unwrap() - summary["skippedFiles"].as_u64().unwrap();
+    assert_eq!(doc["FilesUnchanged"], backed_up, "every file backed up is unchanged");
+    assert_eq!(doc["ColdStart"], 0, "a second invocation is warm");
+}
+
+#[tokio::test]
+async fn a_failing_batch_is_counted_by_its_code() {
+    let _moto = moto::setup().await;
+    let h = stored(EmulatorConfig {
+        library: Library::seeded_with(900, 13, 2000..8000),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    // The one archive's download is cut on every try: its batch fails; the private files,
+    // each downloaded on its own, are stored.
+    h.emulator
+        .push_download_faults("archives", vec![DownloadFault::CutAfter(100 * 1024); 3]);
+
+    capture_logs();
+    let summary = invoke_raw(&h, &json!({"backup": {"includePrivate": true}}))
+        .await
+        .expect("the backup runs");
+    assert_eq!(summary["status"], "INCOMPLETE", "{}", brief(&summary));
+    let (doc, line) = emf_and_summary();
+    let failed = summary["failedFiles"].as_u64().unwrap();
+    assert!(failed > 0);
+    assert_eq!(doc["FilesFailed"], failed);
+    assert_eq!(line["failed_files"], failed);
+    let by_code: Vec<(String, u64)> = summary["failuresByCode"]
+        .as_object()
+        .expect("failures by code in the summary")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(failed_by_code(&doc), by_code);
+    assert_eq!(by_code, vec![("WIX_UNAVAILABLE".to_owned(), failed)]);
+    assert_eq!(doc["FilesStored"], summary["storedFiles"]);
+    assert!(
+        doc["FilesStored"].as_u64().unwrap() > 0,
+        "the private files were stored"
+    );
+    assert_eq!(doc["BackupsComplete"], 0);
+    assert_eq!(doc["BackupsIncomplete"], 1);
+}
