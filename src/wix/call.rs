@@ -199,12 +199,16 @@ impl WixClient {
         sent: &mut Instant,
     ) -> Result<Attempt<T>, WixError> {
         let latest_start = ctx.deadline.map(|d| d.checked_sub(MIN_CALL_TIME).unwrap_or(d));
-        let permit = self.limiter.acquire(latest_start, ctx.smoothing()).await.map_err(|_| {
-            WixError::new(
-                WixErrorKind::Deadline,
-                "not attempted: the invocation was about to time out",
-            )
-        })?;
+        let permit = self
+            .limiter
+            .acquire(latest_start, || ctx.smoothing())
+            .await
+            .map_err(|_| {
+                WixError::new(
+                    WixErrorKind::Deadline,
+                    "not attempted: the invocation was about to time out",
+                )
+            })?;
         let timeout = match ctx.deadline {
             Some(deadline) => self
                 .settings
@@ -344,12 +348,14 @@ impl WixClient {
     fn learn_from_429(&self, ctx: &CallContext, started: Instant) {
         let mut smoothing = ctx.smoothing.lock().expect("smoothing lock");
         let before = *smoothing;
-        let after = Smoothing::after_429(before, self.limiter.per_minute(), started);
+        let burst = self.limiter.burst_before(started);
+        let after = Smoothing::after_429(before, self.limiter.per_minute(), started, burst);
         *smoothing = Some(after);
         if before.is_none() {
             tracing::info!(
                 per_minute = after.per_minute as u64,
-                "Wix answered 429: spacing the rest of this invocation's calls evenly"
+                burst = after.burst as u64,
+                "Wix answered 429: pacing the rest of this invocation as a token bucket (the budget a minute, the burst Wix allowed)"
             );
         }
     }

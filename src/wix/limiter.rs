@@ -105,6 +105,11 @@ struct Pace {
 pub struct Smoothing {
     /// Starts a minute when spacing evenly.
     pub per_minute: f64,
+    /// Starts that may go at once when the pace has been idle: the burst Wix allowed before
+    /// its first 429, as learnt (1 = strictly even spacing). The pace is then a token bucket
+    /// refilling `per_minute`, the likeliest shape of a limiter that answered 429 below the
+    /// window's budget.
+    pub burst: f64,
     /// Calls started before this do not slow the pace further when they get a 429: they
     /// were already under way when the pace was set.
     pub since: Instant,
@@ -154,13 +159,14 @@ impl Limiter {
         self.shared.as_ref().map_or(self.per_minute, |s| s.budget)
     }
 
-    /// Waits for a concurrency slot, then for the first start the window (and `smooth`,
-    /// when set) allows. Gives up without taking a start when that start would come after
-    /// `latest_start`.
+    /// Waits for a concurrency slot, then for the first start the window (and the
+    /// smoothing `smooth` gives, when set) allows. The smoothing is read once the slot is
+    /// held, so a call that waited for its slot while a 429 set the pace keeps that pace.
+    /// Gives up without taking a start when that start would come after `latest_start`.
     pub async fn acquire(
         &self,
         latest_start: Option<Instant>,
-        smooth: Option<Smoothing>,
+        smooth: impl Fn() -> Option<Smoothing>,
     ) -> Result<CallPermit<'_>, TooLate> {
         let permit = match latest_start {
             Some(latest) => tokio::time::timeout_at(latest, self.permits.acquire())
@@ -169,6 +175,7 @@ impl Limiter {
             None => self.permits.acquire().await,
         }
         .expect("the semaphore is never closed");
+        let smooth = smooth();
         if let Some(shared) = &self.shared {
             match self.shared_slot(shared, latest_start, smooth).await {
                 Ok(Some(slot)) => {
@@ -290,9 +297,9 @@ impl Pace {
         let mut slot = now;
         if let Some(last) = self.starts.back() {
             slot = slot.max(*last);
-            if let Some(s) = smooth {
-                slot = slot.max(*last + WINDOW.div_f64(s.per_minute.max(0.01)));
-            }
+        }
+        if let Some(s) = smooth {
+            slot = slot.max(self.bucket_slot(now, s));
         }
         if self.starts.len() >= budget {
             slot = slot.max(self.starts[self.starts.len() - budget] + WINDOW + EDGE_MARGIN);
@@ -304,19 +311,56 @@ impl Pace {
     }
 }
 
+impl Pace {
+    /// The first time a start fits a token bucket of `s.burst` refilling `s.per_minute`,
+    /// given the starts of the last window (GCRA: each start moves the theoretical arrival
+    /// time one interval on from itself or from the one before, whichever is later).
+    fn bucket_slot(&self, now: Instant, s: Smoothing) -> Instant {
+        let interval = WINDOW.div_f64(s.per_minute.max(0.01));
+        let mut tat: Option<Instant> = None;
+        for start in &self.starts {
+            tat = Some(tat.map_or(*start, |t| t.max(*start)) + interval);
+        }
+        let Some(tat) = tat else { return now };
+        let tolerance = interval.mul_f64((s.burst - 1.0).max(0.0));
+        tat.checked_sub(tolerance).unwrap_or(now)
+    }
+}
+
+impl Limiter {
+    /// The burst a 429 on the call started at `started` shows: the starts of the window
+    /// before it, less what a bucket refilling at the budget gained meanwhile; at least 1.
+    pub fn burst_before(&self, started: Instant) -> f64 {
+        let pace = self.state.lock().expect("pace lock");
+        let since = started.checked_sub(WINDOW).unwrap_or(started);
+        let before: Vec<Instant> = pace
+            .starts
+            .iter()
+            .copied()
+            .filter(|s| *s >= since && *s < started)
+            .collect();
+        let Some(first) = before.first() else { return 1.0 };
+        let refilled = started.duration_since(*first).as_secs_f64() * f64::from(self.per_minute()) / 60.0;
+        (before.len() as f64 - refilled).round().max(1.0)
+    }
+}
+
 impl Smoothing {
-    /// The pace after a 429 on a call that started at `started`: even spacing at the
-    /// budget for the first one, a little slower for each later one that started after
-    /// the pace was set.
-    pub fn after_429(current: Option<Smoothing>, budget: u32, started: Instant) -> Smoothing {
+    /// The pace after a 429 on a call that started at `started`, `burst` the burst it
+    /// showed ([`Limiter::burst_before`]): a bucket at the budget with that burst for the
+    /// first one; a little slower, with half the burst, for each later one that started
+    /// after the pace was set.
+    pub fn after_429(current: Option<Smoothing>, budget: u32, started: Instant, burst: f64) -> Smoothing {
         let budget = f64::from(budget.max(1));
         match current {
             None => Smoothing {
                 per_minute: budget,
+                burst: burst.max(1.0),
                 since: Instant::now(),
             },
             Some(s) if started >= s.since => Smoothing {
                 per_minute: (s.per_minute * SLOWDOWN).max(budget * SLOWEST),
+                burst: (s.burst / 2.0).floor().max(1.0),
                 since: Instant::now(),
             },
             Some(s) => s,
@@ -343,7 +387,7 @@ mod tests {
         for _ in 0..calls {
             let l = limiter.clone();
             tasks.push(tokio::spawn(async move {
-                let permit = l.acquire(None, None).await.unwrap();
+                let permit = l.acquire(None, || None).await.unwrap();
                 let at = permit.started - t0;
                 tokio::time::sleep(hold).await;
                 at
@@ -391,9 +435,9 @@ mod tests {
         let limiter = Limiter::new(1, 3);
         let t0 = Instant::now();
         for _ in 0..3 {
-            let _p = limiter.acquire(None, None).await.unwrap();
+            let _p = limiter.acquire(None, || None).await.unwrap();
         }
-        let fourth = limiter.acquire(None, None).await.unwrap();
+        let fourth = limiter.acquire(None, || None).await.unwrap();
         assert_eq!(fourth.started - t0, WINDOW + EDGE_MARGIN);
     }
 
@@ -402,29 +446,89 @@ mod tests {
         let limiter = Limiter::new(8, 600);
         let smooth = Smoothing {
             per_minute: 600.0,
+            burst: 1.0,
             since: Instant::now(),
         };
         let t0 = Instant::now();
         let mut starts = Vec::new();
         for _ in 0..5 {
-            let p = limiter.acquire(None, Some(smooth)).await.unwrap();
+            let p = limiter.acquire(None, || Some(smooth)).await.unwrap();
             starts.push((p.started - t0).as_millis());
         }
         assert_eq!(starts, vec![0, 100, 200, 300, 400]);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_call_waiting_for_its_slot_takes_the_pace_a_429_set_meanwhile() {
+        let limiter = Arc::new(Limiter::new(1, 600));
+        let pace: Arc<std::sync::Mutex<Option<Smoothing>>> = Arc::default();
+        let t0 = Instant::now();
+        let held = limiter.acquire(None, || None).await.unwrap();
+        let waiting = {
+            let (limiter, pace) = (limiter.clone(), pace.clone());
+            tokio::spawn(async move {
+                let p = limiter.acquire(None, || *pace.lock().unwrap()).await.unwrap();
+                p.started - t0
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The held call got a 429: the pace is set while the other waits for the slot.
+        *pace.lock().unwrap() = Some(Smoothing {
+            per_minute: 60.0,
+            burst: 1.0,
+            since: Instant::now(),
+        });
+        drop(held);
+        assert_eq!(
+            waiting.await.unwrap(),
+            Duration::from_secs(1),
+            "spaced a second after the first start"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_the_pace_is_a_bucket_with_the_burst_wix_allowed() {
+        // 20 starts at once, then a 429: the burst learnt is 20 less what a bucket at the
+        // budget refilled meanwhile (nothing: no time passed).
+        let limiter = Limiter::new(20, 60);
+        let t0 = Instant::now();
+        for _ in 0..20 {
+            drop(limiter.acquire(None, || None).await.unwrap());
+        }
+        assert_eq!(limiter.burst_before(t0 + Duration::from_millis(1)), 20.0);
+        let smooth = Smoothing::after_429(None, 60, t0, 4.0);
+        assert_eq!(smooth.burst, 4.0);
+        // The bucket (1 a second, 4 at once) is empty after those 20 starts until 20 s less
+        // the burst's tolerance: one a second from 17 s; after 10 s idle, 4 at once.
+        let mut starts = Vec::new();
+        for _ in 0..3 {
+            starts.push((limiter.acquire(None, || Some(smooth)).await.unwrap().started - t0).as_secs());
+        }
+        assert_eq!(starts, vec![17, 18, 19]);
+        tokio::time::sleep_until(t0 + Duration::from_secs(30)).await;
+        let mut burst = Vec::new();
+        for _ in 0..5 {
+            burst.push((limiter.acquire(None, || Some(smooth)).await.unwrap().started - t0).as_secs());
+        }
+        assert_eq!(burst, vec![30, 30, 30, 30, 31]);
+        // A later 429 halves the burst and slows the pace.
+        let later = Smoothing::after_429(Some(smooth), 60, smooth.since, 4.0);
+        assert_eq!(later.burst, 2.0);
+        assert!((later.per_minute - 54.0).abs() < 1e-9);
+    }
+
     #[test]
     fn later_429s_slow_the_pace_only_for_calls_started_after_it_was_set() {
         let t0 = Instant::now();
-        let first = Smoothing::after_429(None, 200, t0);
+        let first = Smoothing::after_429(None, 200, t0, 1.0);
         assert_eq!(first.per_minute, 200.0);
         // A call already under way when the pace was set: no change.
-        assert_eq!(Smoothing::after_429(Some(first), 200, t0), first);
-        let second = Smoothing::after_429(Some(first), 200, first.since);
+        assert_eq!(Smoothing::after_429(Some(first), 200, t0, 1.0), first);
+        let second = Smoothing::after_429(Some(first), 200, first.since, 1.0);
         assert!((second.per_minute - 180.0).abs() < 1e-9);
         let mut s = second;
         for _ in 0..100 {
-            s = Smoothing::after_429(Some(s), 200, s.since);
+            s = Smoothing::after_429(Some(s), 200, s.since, 1.0);
         }
         assert!((s.per_minute - 20.0).abs() < 1e-9);
     }
@@ -432,35 +536,35 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_bounded_and_late_starts_are_refused() {
         let limiter = Limiter::new(1, 60_000);
-        let held = limiter.acquire(None, None).await.unwrap();
+        let held = limiter.acquire(None, || None).await.unwrap();
         let latest = Instant::now() + Duration::from_millis(50);
-        assert_eq!(limiter.acquire(Some(latest), None).await.err(), Some(TooLate));
+        assert_eq!(limiter.acquire(Some(latest), || None).await.err(), Some(TooLate));
         drop(held);
-        assert!(limiter.acquire(Some(latest), None).await.is_ok());
+        assert!(limiter.acquire(Some(latest), || None).await.is_ok());
         limiter.pause_until(Instant::now() + Duration::from_secs(5));
         assert_eq!(
             limiter
-                .acquire(Some(Instant::now() + Duration::from_secs(1)), None)
+                .acquire(Some(Instant::now() + Duration::from_secs(1)), || None)
                 .await
                 .err(),
             Some(TooLate)
         );
         let t0 = Instant::now();
-        let _p = limiter.acquire(None, None).await.unwrap();
+        let _p = limiter.acquire(None, || None).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_millis(4900));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_full_window_refuses_at_once_when_the_deadline_is_near() {
         let limiter = Limiter::new(4, 2);
-        let _a = limiter.acquire(None, None).await.unwrap();
-        let _b = limiter.acquire(None, None).await.unwrap();
+        let _a = limiter.acquire(None, || None).await.unwrap();
+        let _b = limiter.acquire(None, || None).await.unwrap();
         let t0 = Instant::now();
         let latest = Some(t0 + Duration::from_secs(10));
-        assert_eq!(limiter.acquire(latest, None).await.err(), Some(TooLate));
+        assert_eq!(limiter.acquire(latest, || None).await.err(), Some(TooLate));
         assert_eq!(t0.elapsed(), Duration::ZERO, "refused without waiting");
         // The refused call took no start: the window still admits exactly at its edge.
-        let third = limiter.acquire(None, None).await.unwrap();
+        let third = limiter.acquire(None, || None).await.unwrap();
         assert_eq!(third.started - t0, WINDOW + EDGE_MARGIN);
     }
 
@@ -469,7 +573,7 @@ mod tests {
         let limiter = Limiter::new(1, 60_000);
         limiter.pause_until(Instant::now() + Duration::from_secs(86_400));
         let t0 = Instant::now();
-        let p = limiter.acquire(None, None).await.unwrap();
+        let p = limiter.acquire(None, || None).await.unwrap();
         assert_eq!(p.started - t0, MAX_PAUSE);
     }
 
@@ -479,12 +583,13 @@ mod tests {
         assert_eq!(limiter.time_for(100, None), Duration::ZERO);
         assert_eq!(limiter.time_for(101, None), WINDOW + EDGE_MARGIN);
         for _ in 0..50 {
-            drop(limiter.acquire(None, None).await.unwrap());
+            drop(limiter.acquire(None, || None).await.unwrap());
         }
         assert_eq!(limiter.time_for(50, None), Duration::ZERO);
         assert_eq!(limiter.time_for(51, None), WINDOW + EDGE_MARGIN);
         let smooth = Smoothing {
             per_minute: 60.0,
+            burst: 1.0,
             since: Instant::now(),
         };
         assert_eq!(limiter.time_for(10, Some(smooth)), Duration::from_secs(10));
