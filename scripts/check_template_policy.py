@@ -508,6 +508,79 @@ def _ref_name(value: Any) -> str | None:
     return None
 
 
+def _emitted_metrics() -> set[str] | None:
+    """The metric names src/metrics.rs writes (None when the source is not beside the script)."""
+    path = os.path.join(ROOT, "src", "metrics.rs")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return set(re.findall(r'\("([A-Za-z]+)"\.into\(\)', text))
+
+
+def _sub_bodies(value: Any) -> list[str]:
+    """Every text a `!Sub` (or a literal) may become, each `${…}` left for the caller; both
+    branches of every `!If` among its variables."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return []
+    (key, arg), = value.items()
+    if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+        return _sub_bodies(arg[1]) + _sub_bodies(arg[2])
+    if key != "Fn::Sub":
+        return []
+    if isinstance(arg, str):
+        return [arg]
+    text, variables = arg[0], (arg[1] if len(arg) > 1 else {}) or {}
+    out = [text]
+    for name, var in variables.items():
+        out = [t.replace("${" + name + "}", option) for t in out for option in _sub_bodies(var)]
+    return out
+
+
+def check_observability(template: dict, problems: list[str]) -> None:
+    """Active tracing; the dashboard is JSON in every configuration; every alarm notifies the
+    stack's topic; the WixMediaArchiver metrics named by alarms and dashboard are emitted."""
+    resources = template.get("Resources") or {}
+    globals_fn = ((template.get("Globals") or {}).get("Function")) or {}
+    for name, r in resources.items():
+        if (r or {}).get("Type") == SERVERLESS_FUNCTION:
+            tracing = ((r.get("Properties") or {}).get("Tracing")) or globals_fn.get("Tracing")
+            if tracing != "Active":
+                problems.append(f"Observability: Resources/{name}: Tracing is not Active")
+    emitted = _emitted_metrics()
+    named: set[str] = set()
+    dashboards = 0
+    for name, r in resources.items():
+        r = r or {}
+        props = r.get("Properties") or {}
+        if r.get("Type") == "AWS::CloudWatch::Dashboard":
+            dashboards += 1
+            for body in _sub_bodies(props.get("DashboardBody")):
+                text = re.sub(r"\$\{[^}]*\}", "0", body)
+                try:
+                    doc = json.loads(text)
+                except ValueError as e:
+                    problems.append(f"Observability: Resources/{name}: DashboardBody is not JSON ({e})")
+                    continue
+                for widget in doc.get("widgets", []):
+                    for metric in (widget.get("properties") or {}).get("metrics", []):
+                        if metric and metric[0] == "WixMediaArchiver":
+                            named.add(metric[1])
+        if r.get("Type") == "AWS::CloudWatch::Alarm":
+            actions = json.dumps(props.get("AlarmActions"))
+            if '"Ref": "AlarmTopic"' not in actions:
+                problems.append(f"Observability: Resources/{name}: the alarm does not notify AlarmTopic")
+            if props.get("Namespace") == "WixMediaArchiver":
+                named.add(str(props.get("MetricName")))
+    if dashboards == 0:
+        problems.append("Observability: no CloudWatch dashboard")
+    if emitted is not None:
+        for metric in sorted(named - emitted):
+            problems.append(f"Observability: metric WixMediaArchiver/{metric} is named but src/metrics.rs never emits it")
+
+
 def check_jobs(template: dict, problems: list[str]) -> None:
     """A state machine logs (without execution data) to a kept log group and is traced; its
     definition's placeholders are exactly its substitutions; every Task retries a timed-out
@@ -681,6 +754,7 @@ def run_checks(template: dict, verbose: bool = False) -> list[str]:
         ("the backup function: ReservedConcurrentExecutions 1, Timeout 900", check_backup),
         ("reserved concurrency x pace share within the site's budget", check_pace),
         ("jobs: state machine, job queue, alarms, pace table", check_jobs),
+        ("tracing, dashboard JSON, alarm actions, emitted metrics", check_observability),
     ]
     for title, step in steps:
         before = len(problems)
@@ -727,9 +801,20 @@ def _base() -> dict:
                 "Handler": "bootstrap",
                 "CodeUri": ".",
                 "LoggingConfig": {"LogFormat": "JSON"},
+                "Tracing": "Active",
             }
         },
         "Resources": {
+            "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+            "Board": {
+                "Type": "AWS::CloudWatch::Dashboard",
+                "Properties": {
+                    "DashboardBody": {
+                        "Fn::Sub": '{"widgets": [{"type": "metric", "properties": {"metrics": '
+                        '[["WixMediaArchiver", "WixCalls", "Service", "${AWS::StackName}"]]}}]}'
+                    }
+                },
+            },
             "Http": {
                 "Type": SERVERLESS_FUNCTION,
                 "Properties": {
@@ -884,13 +969,18 @@ def _jobs(t: dict) -> dict:
     }
     r["FailedAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",
-        "Properties": {"MetricName": "ExecutionsFailed", "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "Machine"}}]},
+        "Properties": {
+            "MetricName": "ExecutionsFailed",
+            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "Machine"}}],
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+        },
     }
     r["DlqAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
             "MetricName": "ApproximateNumberOfMessagesVisible",
             "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StepsDlq", "QueueName"]}}],
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
         },
     }
     r["Pace"] = {
@@ -1094,6 +1184,10 @@ def _self_test_cases() -> list[tuple[str, Any, str | None]]:
         ("a function without WIX_PACE_SHARE", backup_without_share, "Backup has no WIX_PACE_SHARE"),
         ("the small base template", None, None),
         ("the base template with a job engine", lambda t: _jobs(t), None),
+        ("a function without active tracing", lambda t: t["Globals"]["Function"].pop("Tracing"), "Http: Tracing is not Active"),
+        ("a dashboard body that is not JSON", lambda t: t["Resources"]["Board"]["Properties"].update(DashboardBody={"Fn::Sub": '{"widgets": [}'}), "DashboardBody is not JSON"),
+        ("a dashboard naming a metric nobody emits", lambda t: t["Resources"]["Board"]["Properties"].update(DashboardBody={"Fn::Sub": '{"widgets": [{"properties": {"metrics": [["WixMediaArchiver", "FilesLost"]]}}]}'}), "WixMediaArchiver/FilesLost is named but"),
+        ("an alarm that notifies no one", lambda t: (_jobs(t), t["Resources"]["DlqAlarm"]["Properties"].pop("AlarmActions")), "DlqAlarm: the alarm does not notify AlarmTopic"),
         ("a state machine without tracing", lambda t: (_jobs(t), t["Resources"]["Machine"]["Properties"]["Tracing"].update(Enabled=False)), "X-Ray tracing is off"),
         ("a state machine logging execution data", lambda t: (_jobs(t), t["Resources"]["Machine"]["Properties"]["Logging"].update(IncludeExecutionData=True)), "logs execution data"),
         ("a task that does not retry a silent worker", lambda t: _jobs(t)["States"]["Plan"].update(Retry=[{"ErrorEquals": ["States.Timeout"]}]), "no Retry on States.HeartbeatTimeout"),
