@@ -20,6 +20,9 @@ pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod pace;
+pub mod progress;
+#[cfg(feature = "local")]
+pub mod progress_view;
 pub mod signature;
 pub mod storage;
 pub mod wix;

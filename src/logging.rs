@@ -27,6 +27,17 @@ pub fn init<W>(writer: W)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    init_with(writer, None);
+}
+
+/// A further layer beside the logs (the local CLI's progress), with its own filter.
+pub type ExtraLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// [`init`], with `extra` seeing every event its own filter lets through.
+pub fn init_with<W>(writer: W, extra: Option<ExtraLayer>)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::filter::{filter_fn, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -46,7 +57,11 @@ where
         .event_format(MessageOnly)
         .with_writer(writer)
         .with_filter(Targets::new().with_target(crate::metrics::TARGET, tracing::Level::INFO));
-    let _ = tracing_subscriber::registry().with(logs).with(metrics).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(extra)
+        .with(logs)
+        .with(metrics)
+        .try_init();
 }
 
 /// One writer for both layers.

@@ -272,7 +272,10 @@ pub async fn list_files(client: &WixClient, ctx: &CallContext, options: &BackupO
             }
         }
         match lister.next_page(ctx).await {
-            Some(files) => listing.add_page(&mut seen, files, options),
+            Some(files) => {
+                listing.add_page(&mut seen, files, options);
+                crate::progress::listed(listing.listed);
+            }
             None => break,
         }
     }

@@ -213,8 +213,10 @@ pub const FILES_PER_BATCH: usize = 50;
 pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
     let plan = plan(env, options).await?;
     let mut outcomes = Vec::with_capacity(plan.batches.len());
+    crate::progress::planned(plan.batches.len(), plan.batches.iter().map(|b| b.lines.len()).sum());
     for batch in &plan.batches {
         outcomes.push(run_batch(env, &plan.restore_id, batch).await);
+        crate::progress::batch_done(batch.lines.len(), 0);
     }
     Ok(finish(env, &plan, outcomes).await)
 }

@@ -273,8 +273,13 @@ fn previous_copy(line: &ManifestLine) -> Option<PreviousCopy> {
 
 /// Every batch step of the plan, [`BATCHES_AT_ONCE`] at a time, in plan order.
 pub async fn run_batches(env: &BatchEnv<'_>, plan: &StoredPlan) -> Vec<BatchOutcome> {
+    crate::progress::planned(plan.items.len(), plan.items.iter().map(|i| i.files.len()).sum());
     stream::iter(plan.items.iter())
-        .map(|item| batch::run(env, item))
+        .map(|item| async move {
+            let outcome = batch::run(env, item).await;
+            crate::progress::batch_done(item.files.len(), outcome.stored_bytes);
+            outcome
+        })
         .buffered(BATCHES_AT_ONCE)
         .collect()
         .await

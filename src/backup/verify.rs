@@ -107,8 +107,13 @@ pub async fn verify(store: &Store, reference: &str) -> Result<VerifyAnswer, Veri
         }
     }
     let checked_files = by_object.values().map(Vec::len).sum();
+    crate::progress::planned(by_object.len(), checked_files);
     let problems: Vec<Problem> = stream::iter(by_object.iter())
-        .map(|(object, lines)| check_object(store, object, lines))
+        .map(|(object, lines)| async move {
+            let problems = check_object(store, object, lines).await;
+            crate::progress::batch_done(lines.len(), 0);
+            problems
+        })
         .buffered(AT_ONCE)
         .collect::<Vec<Vec<Problem>>>()
         .await

@@ -9,11 +9,13 @@
 //! - `backup [--full] [--no-private]`, `restore [--backup ID] [--file ID]… [--folder PATH]
 //!   [--all]`, `verify [--backup ID]`: a backup, a restore or a verification with the
 //!   configuration from the environment (stored ones need `STORAGE_BUCKET` and an S3,
-//!   e.g. a local moto); printed as JSON.
+//!   e.g. a local moto); progress on standard error (a bar on a terminal, plain lines
+//!   otherwise), the answer printed as JSON; `--json`: the answer alone, on one line.
 //! - `break [--delete N] [--change N] [--seed S]`: deletes or changes random files of a
 //!   running emulator (`WIX_API_BASE_URL`), to have something to restore.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,9 +29,9 @@ const USAGE: &str = "usage:
   archiver-local invoke <event.json> [--timeout-secs N] [--keep-serving]
   archiver-local sign --key KEY [--time UNIX_SECONDS] [BODY_FILE|-]
   archiver-local emulator [--port N] [--files N] [--latency-ms N] [--rate-limit N] ... (--help)
-  archiver-local backup [--full] [--no-private]
-  archiver-local restore [--backup latest|ID] [--file ID]... [--folder /PATH] [--all]
-  archiver-local verify [--backup latest|ID]
+  archiver-local backup [--full] [--no-private] [--json]
+  archiver-local restore [--backup latest|ID] [--file ID]... [--folder /PATH] [--all] [--json]
+  archiver-local verify [--backup latest|ID] [--json]
   archiver-local break [--delete N] [--change N] [--seed S]";
 
 #[tokio::main]
@@ -101,10 +103,12 @@ async fn invoke(args: &[String]) -> Result<(), String> {
 async fn operation(op: &str, args: &[String]) -> Result<(), String> {
     let mut options = serde_json::Map::new();
     let mut files: Vec<Value> = Vec::new();
+    let mut json = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
         match (op, arg.as_str()) {
+            (_, "--json") => json = true,
             ("backup", "--full") => {
                 options.insert("full".into(), Value::Bool(true));
             }
@@ -128,10 +132,16 @@ async fn operation(op: &str, args: &[String]) -> Result<(), String> {
         options.insert("fileIds".into(), Value::Array(files));
     }
     let event = serde_json::json!({ op: Value::Object(options) });
-    logging::init(std::io::stderr);
+    // Progress on standard error: a bar on a terminal, plain lines otherwise; none with --json.
+    let progress = (!json).then(|| wix_media_archiver::progress_view::layer(std::io::stderr().is_terminal()));
+    logging::init_with(std::io::stderr, progress);
     let (app, _emulator) = local_app(&[]).await?;
     let result = local::invoke(&app, &event, Some(Duration::from_secs(900))).await;
     match result {
+        Ok(answer) if json => {
+            println!("{}", serde_json::to_string(&answer).expect("JSON prints"));
+            Ok(())
+        }
         Ok(answer) => {
             println!("{}", serde_json::to_string_pretty(&answer).expect("JSON prints"));
             Ok(())
