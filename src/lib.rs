@@ -26,4 +26,5 @@ pub mod progress_view;
 pub mod signature;
 pub mod storage;
 pub mod wix;
+pub mod xray;
 pub mod zipdir;

@@ -57,8 +57,12 @@ where
         .event_format(MessageOnly)
         .with_writer(writer)
         .with_filter(Targets::new().with_target(crate::metrics::TARGET, tracing::Level::INFO));
+    // Spans of this crate only, as X-Ray subsegments (when a daemon is there).
+    let xray = crate::xray::layer_from_env()
+        .map(|l| l.with_filter(Targets::new().with_target("wix_media_archiver", tracing::Level::INFO)));
     let _ = tracing_subscriber::registry()
         .with(extra)
+        .with(xray)
         .with(logs)
         .with(metrics)
         .try_init();

@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::Write;
+use std::net::UdpSocket;
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use common::moto;
@@ -30,10 +31,60 @@ impl Write for Capture {
     }
 }
 
+/// The X-Ray daemon the spans go to.
+static XRAY: OnceLock<UdpSocket> = OnceLock::new();
+const TRACE_ROOT: &str = "1-67a8b7c0-0123456789abcdef01234567";
+const TRACE_PARENT: &str = "53995c3f42cd8ad8";
+
 fn capture_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| wix_media_archiver::logging::init(|| Capture));
+    INIT.get_or_init(|| {
+        let daemon = UdpSocket::bind("127.0.0.1:0").expect("a UDP port");
+        daemon.set_nonblocking(true).unwrap();
+        // The tests of this binary run one at a time (moto's lock), before any span.
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.local_addr().unwrap().to_string());
+        std::env::set_var(
+            "_X_AMZN_TRACE_ID",
+            format!("Root={TRACE_ROOT};Parent={TRACE_PARENT};Sampled=1"),
+        );
+        XRAY.set(daemon).unwrap();
+        wix_media_archiver::logging::init(|| Capture)
+    });
     LOGS.lock().unwrap().clear();
+    subsegments();
+}
+
+/// The subsegments sent since the last call, checked: the daemon's header, the trace, and
+/// no link, key, token or signature anywhere in them.
+fn subsegments() -> Vec<Value> {
+    let daemon = XRAY.get().expect("capture_logs first");
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n) = daemon.recv(&mut buf) {
+        let text = std::str::from_utf8(&buf[..n]).expect("UTF-8");
+        let (header, body) = text.split_once('\n').expect("header and document");
+        assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+        for never in [
+            "http",
+            "https",
+            "Bearer",
+            EmulatorConfig::default().api_key.as_str(),
+            CALLER_KEY,
+            "signature",
+        ] {
+            assert!(!body.contains(never), "{never:?} in a subsegment: {body}");
+        }
+        let doc: Value = serde_json::from_str(body).expect("a JSON subsegment");
+        assert_eq!(doc["type"], "subsegment");
+        assert_eq!(doc["trace_id"], TRACE_ROOT);
+        assert!(doc["end_time"].as_f64().unwrap() >= doc["start_time"].as_f64().unwrap());
+        out.push(doc);
+    }
+    out
+}
+
+fn named<'a>(subs: &'a [Value], name: &str) -> Vec<&'a Value> {
+    subs.iter().filter(|s| s["name"] == name).collect()
 }
 
 /// The log lines since [`capture_logs`], parsed.
@@ -174,6 +225,24 @@ async fn a_request_s_metrics_are_its_answer_s_counts() {
     );
     assert!(doc.get("BackupsComplete").is_none(), "a request is not a backup");
     assert_eq!(doc["requestId"], body["requestId"]);
+
+    // Traces: the invocation under the function's segment, each Wix call under it, with
+    // the request ID.
+    let subs = subsegments();
+    let invocation = named(&subs, "invocation");
+    assert_eq!(invocation.len(), 1, "{subs:?}");
+    assert_eq!(invocation[0]["parent_id"], TRACE_PARENT);
+    assert_eq!(invocation[0]["annotations"]["request_id"], body["requestId"]);
+    let calls = named(&subs, "wix_call");
+    assert_eq!(calls.len(), h.emulator.api_calls().len(), "one subsegment a Wix call");
+    for c in &calls {
+        assert_eq!(c["parent_id"], invocation[0]["id"]);
+        assert_eq!(c["annotations"]["request_id"], body["requestId"], "inherited");
+        assert!(c["annotations"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("/site-media/"));
+    }
 }
 
 #[tokio::test]
@@ -203,6 +272,21 @@ async fn a_stored_backup_s_metrics_are_its_summary() {
     assert_eq!(doc["BackupDuration"], summary["durationMs"]);
     assert_eq!(doc["WixCalls"], h.emulator.api_calls().len() as u64);
     assert_eq!(line["stored_files"], summary["storedFiles"]);
+    let subs = subsegments();
+    let batches = named(&subs, "batch");
+    assert!(!batches.is_empty(), "{subs:?}");
+    let batch_ids: Vec<&Value> = batches.iter().map(|b| &b["id"]).collect();
+    let uploads = named(&subs, "s3_upload");
+    assert!(
+        uploads.iter().filter(|u| batch_ids.contains(&&u["parent_id"])).count() >= batches.len(),
+        "every batch uploads its object inside its span"
+    );
+    assert!(uploads.iter().all(|u| u["annotations"]["request_id"].is_string()));
+    assert_eq!(
+        named(&subs, "wix_call").len(),
+        h.emulator.api_calls().len(),
+        "one subsegment a Wix call"
+    );
 
     // The next backup: incremental, everything unchanged.
     capture_logs();

@@ -32,6 +32,12 @@ pub struct BatchEnv<'a> {
 /// Runs one batch. Work cut off by the invocation's deadline is `DEADLINE`, and its
 /// upload is aborted.
 pub async fn run(env: &BatchEnv<'_>, item: &BatchItem) -> BatchOutcome {
+    use tracing::Instrument;
+    let span = tracing::info_span!("batch", batch = item.number, files = item.files.len() as u64);
+    run_unspanned(env, item).instrument(span).await
+}
+
+async fn run_unspanned(env: &BatchEnv<'_>, item: &BatchItem) -> BatchOutcome {
     let work = async {
         match item.kind {
             BatchKind::Archive => archive_batch(env, item).await,

@@ -329,8 +329,15 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
     Err(EventError::UnrecognizedEvent)
 }
 
-/// Handles one Lambda event; the answer is the Lambda response JSON.
+/// Handles one Lambda event; the answer is the Lambda response JSON. Its work is the
+/// span `invocation` (an X-Ray subsegment under active tracing), with the request ID.
 pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+    handle_event_in_span(app, event).instrument(span).await
+}
+
+async fn handle_event_in_span(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
     let started = std::time::Instant::now();
     let (payload, context) = event.into_parts();
     tracing::debug!(bytes = payload.get().len(), "event received");

@@ -5,6 +5,7 @@
 pub mod upload;
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -115,6 +116,7 @@ impl Store {
     /// Writes a small object in one request, with its CRC-32. Returns the checksum S3 keeps.
     pub async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<String, StoreError> {
         let crc = crc32_base64(crc32fast::hash(&body));
+        let len = body.len() as u64;
         let mut put = self
             .s3
             .put_object()
@@ -130,7 +132,10 @@ impl Store {
                 .server_side_encryption(ServerSideEncryption::AwsKms)
                 .ssekms_key_id(kms);
         }
-        put.send().await.map_err(|e| store_error("PutObject", key, &e))?;
+        put.send()
+            .instrument(tracing::info_span!("s3_upload", kind = "put", bytes = len))
+            .await
+            .map_err(|e| store_error("PutObject", key, &e))?;
         Ok(crc)
     }
 

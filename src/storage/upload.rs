@@ -136,6 +136,30 @@ impl Store {
         content_type: &str,
         expected_len: Option<u64>,
         part_size: usize,
+        source: S,
+    ) -> Result<Uploaded, UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use tracing::Instrument;
+        let span = tracing::info_span!("s3_upload", kind = "multipart", bytes = tracing::field::Empty);
+        let uploaded = self
+            .upload_stream_unspanned(key, content_type, expected_len, part_size, source)
+            .instrument(span.clone())
+            .await;
+        if let Ok(u) = &uploaded {
+            span.record("bytes", u.size);
+        }
+        uploaded
+    }
+
+    async fn upload_stream_unspanned<S, E>(
+        &self,
+        key: &str,
+        content_type: &str,
+        expected_len: Option<u64>,
+        part_size: usize,
         mut source: S,
     ) -> Result<Uploaded, UploadError>
     where

@@ -180,9 +180,12 @@ impl WixClient {
         auth: Option<&Auth>,
         endpoint: &str,
     ) -> Result<(Attempt<T>, Instant), WixError> {
+        use tracing::Instrument;
         let mut sent = Instant::now();
+        let span = tracing::info_span!("wix_call", endpoint);
         let attempt = self
             .attempt_at(ctx, method, url, body, auth, endpoint, &mut sent)
+            .instrument(span)
             .await?;
         Ok((attempt, sent))
     }
