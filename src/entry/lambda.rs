@@ -334,7 +334,9 @@ pub fn classify(event: &RawValue) -> Result<EventKind, EventError> {
 pub async fn handle_event(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
     use tracing::Instrument;
     let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
-    handle_event_in_span(app, event).instrument(span).await
+    // Boxed: the handler's future is deep, and its layout must stay within the compiler's
+    // query depth.
+    Box::pin(handle_event_in_span(app, event)).instrument(span).await
 }
 
 async fn handle_event_in_span(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<Value, EventError> {
