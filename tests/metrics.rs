@@ -12,8 +12,6 @@ use common::moto;
 use common::*;
 use serde_json::{json, Value};
 use wix_emulator::{DownloadFault, EmulatorConfig, Library, UnknownIds};
-use wix_media_archiver::app::App;
-use wix_media_archiver::config::Config;
 
 static LOGS: StdMutex<Vec<u8>> = StdMutex::new(Vec::new());
 const BUCKET: &str = "metrics-backups";
@@ -169,16 +167,7 @@ fn failed_by_code(doc: &Value) -> Vec<(String, u64)> {
 }
 
 async fn stored(config: EmulatorConfig) -> Harness {
-    moto::create_bucket(BUCKET).await;
-    let emulator = wix_emulator::Emulator::start(config.clone())
-        .await
-        .expect("emulator starts");
-    let mut vars = base_env(&emulator, &config);
-    vars.insert("STORAGE_BUCKET".into(), BUCKET.into());
-    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid configuration");
-    config.storage.as_mut().unwrap().part_size = 64 * 1024;
-    let app = App::from_config(config).await.expect("app builds");
-    Harness { emulator, app }
+    moto::stored_harness(config, BUCKET, &[], 64 * 1024).await
 }
 
 #[tokio::test]

@@ -12,27 +12,13 @@ use common::moto;
 use common::*;
 use serde_json::{json, Value};
 use wix_emulator::{EmulatorConfig, Library, NewFile};
-use wix_media_archiver::app::App;
 use wix_media_archiver::backup::manifest::{self, LineStatus, ManifestLine};
-use wix_media_archiver::config::Config;
 use wix_media_archiver::zipdir;
 
 const BUCKET: &str = "owner-backups";
 
 async fn stored(config: EmulatorConfig, env: &[(&str, &str)]) -> Harness {
-    moto::create_bucket(BUCKET).await;
-    let emulator = wix_emulator::Emulator::start(config.clone())
-        .await
-        .expect("emulator starts");
-    let mut vars = base_env(&emulator, &config);
-    vars.insert("STORAGE_BUCKET".into(), BUCKET.into());
-    for (k, v) in env {
-        vars.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid configuration");
-    config.storage.as_mut().unwrap().part_size = 256 * 1024;
-    let app = App::from_config(config).await.expect("app builds");
-    Harness { emulator, app }
+    moto::stored_harness(config, BUCKET, env, 256 * 1024).await
 }
 
 async fn run(h: &Harness, event: Value) -> Value {

@@ -20,19 +20,7 @@ const BUCKET: &str = "owner-backups";
 
 /// An app writing stored backups into moto, with parts of `part_size` bytes.
 async fn stored(config: EmulatorConfig, env: &[(&str, &str)], part_size: usize) -> Harness {
-    moto::create_bucket(BUCKET).await;
-    let emulator = wix_emulator::Emulator::start(config.clone())
-        .await
-        .expect("emulator starts");
-    let mut vars = base_env(&emulator, &config);
-    vars.insert("STORAGE_BUCKET".into(), BUCKET.into());
-    for (k, v) in env {
-        vars.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid configuration");
-    config.storage.as_mut().unwrap().part_size = part_size;
-    let app = App::from_config(config).await.expect("app builds");
-    Harness { emulator, app }
+    moto::stored_harness(config, BUCKET, env, part_size).await
 }
 
 async fn backup(h: &Harness, options: Value) -> Value {

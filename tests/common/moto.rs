@@ -106,3 +106,30 @@ pub async fn reset() {
         .await
         .expect("moto reset");
 }
+
+/// An app writing stored backups into `bucket` on moto (created here), with parts of
+/// `part_size` bytes, over a fresh emulator with `config`; `env` on top of the base.
+#[allow(dead_code)]
+pub async fn stored_harness(
+    config: wix_emulator::EmulatorConfig,
+    bucket: &str,
+    env: &[(&str, &str)],
+    part_size: usize,
+) -> super::Harness {
+    create_bucket(bucket).await;
+    let emulator = wix_emulator::Emulator::start(config.clone())
+        .await
+        .expect("emulator starts");
+    let mut vars = super::base_env(&emulator, &config);
+    vars.insert("STORAGE_BUCKET".into(), bucket.into());
+    for (k, v) in env {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let mut config =
+        wix_media_archiver::config::Config::from_lookup(|k| vars.get(k).cloned()).expect("valid configuration");
+    config.storage.as_mut().expect("storage configured").part_size = part_size;
+    let app = wix_media_archiver::app::App::from_config(config)
+        .await
+        .expect("app builds");
+    super::Harness { emulator, app }
+}
