@@ -29,6 +29,8 @@ const EDGE_MARGIN: Duration = Duration::from_millis(250);
 pub const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// Each further 429 while already spacing calls slows the spacing by this factor.
 const SLOWDOWN: f64 = 0.9;
+/// The share of the burst Wix allowed before a 429 that the pace then allows itself.
+const BURST_SHARE: f64 = 0.9;
 /// The slowest the pace gets after repeated 429s: a tenth of the budget.
 const SLOWEST: f64 = 0.1;
 
@@ -98,6 +100,9 @@ struct Pace {
     starts: VecDeque<Instant>,
     /// No start before this (Wix said `Retry-After`).
     paused_until: Option<Instant>,
+    /// The theoretical arrival time of a bucket refilling at the pace of each start (the
+    /// budget's, or the smoothing's): it remembers starts the window has forgotten.
+    tat: Option<Instant>,
 }
 
 /// How an invocation wants its calls spaced; held in its [`super::CallContext`].
@@ -201,6 +206,7 @@ impl Limiter {
                 return Err(TooLate);
             }
             pace.starts.push_back(slot);
+            pace.note_start(slot, interval(self.per_minute, smooth));
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -236,6 +242,7 @@ impl Limiter {
         let mut pace = self.state.lock().expect("pace lock");
         let i = pace.starts.partition_point(|s| *s <= slot);
         pace.starts.insert(i, slot);
+        pace.note_start(slot, interval(shared.budget, smooth));
         Ok(Some(slot))
     }
 
@@ -315,21 +322,40 @@ impl Pace {
     /// The first time a start fits a token bucket of `s.burst` refilling `s.per_minute`,
     /// given the starts of the last window (GCRA: each start moves the theoretical arrival
     /// time one interval on from itself or from the one before, whichever is later).
+    /// The later of two bounds: the starts of the window at the smoothing's pace, and the
+    /// remembered arrival time (which counts starts older than the window).
     fn bucket_slot(&self, now: Instant, s: Smoothing) -> Instant {
         let interval = WINDOW.div_f64(s.per_minute.max(0.01));
         let mut tat: Option<Instant> = None;
         for start in &self.starts {
             tat = Some(tat.map_or(*start, |t| t.max(*start)) + interval);
         }
-        let Some(tat) = tat else { return now };
+        let tat = match (tat, self.tat) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => match a.or(b) {
+                Some(t) => t,
+                None => return now,
+            },
+        };
         let tolerance = interval.mul_f64((s.burst - 1.0).max(0.0));
         tat.checked_sub(tolerance).unwrap_or(now)
     }
+
+    fn note_start(&mut self, slot: Instant, interval: Duration) {
+        self.tat = Some(self.tat.map_or(slot, |t| t.max(slot)) + interval);
+    }
+}
+
+/// The time between starts at `per_minute`, or at the smoothing's pace when set.
+fn interval(per_minute: u32, smooth: Option<Smoothing>) -> Duration {
+    let per_minute = smooth.map_or(f64::from(per_minute.max(1)), |s| s.per_minute.max(0.01));
+    WINDOW.div_f64(per_minute)
 }
 
 impl Limiter {
     /// The burst a 429 on the call started at `started` shows: the starts of the window
-    /// before it, less what a bucket refilling at the budget gained meanwhile; at least 1.
+    /// before it, less what a bucket refilling at the budget gained meanwhile, nine tenths
+    /// of that; at least 1.
     pub fn burst_before(&self, started: Instant) -> f64 {
         let pace = self.state.lock().expect("pace lock");
         let since = started.checked_sub(WINDOW).unwrap_or(started);
@@ -341,7 +367,8 @@ impl Limiter {
             .collect();
         let Some(first) = before.first() else { return 1.0 };
         let refilled = started.duration_since(*first).as_secs_f64() * f64::from(self.per_minute()) / 60.0;
-        (before.len() as f64 - refilled).round().max(1.0)
+        // A tenth held back: the refill is estimated, and one call too many is a 429.
+        ((before.len() as f64 - refilled) * BURST_SHARE).floor().max(1.0)
     }
 }
 
@@ -488,14 +515,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn after_a_429_the_pace_is_a_bucket_with_the_burst_wix_allowed() {
-        // 20 starts at once, then a 429: the burst learnt is 20 less what a bucket at the
-        // budget refilled meanwhile (nothing: no time passed).
+        // 20 starts at once, then a 429: the burst learnt is nine tenths of 20 less what a
+        // bucket at the budget refilled meanwhile (nothing: no time passed).
         let limiter = Limiter::new(20, 60);
         let t0 = Instant::now();
         for _ in 0..20 {
             drop(limiter.acquire(None, || None).await.unwrap());
         }
-        assert_eq!(limiter.burst_before(t0 + Duration::from_millis(1)), 20.0);
+        assert_eq!(limiter.burst_before(t0 + Duration::from_millis(1)), 17.0);
+        assert_eq!(limiter.burst_before(t0), 1.0, "no start before the first");
         let smooth = Smoothing::after_429(None, 60, t0, 4.0);
         assert_eq!(smooth.burst, 4.0);
         // The bucket (1 a second, 4 at once) is empty after those 20 starts until 20 s less
