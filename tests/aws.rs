@@ -6,9 +6,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::config::interceptors::BeforeSerializationInterceptorContextRef;
@@ -23,24 +22,10 @@ use wix_media_archiver::aws::{AwsCredentials, SecretStore};
 use wix_media_archiver::config::Config;
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
-static LOGS: StdMutex<Vec<u8>> = StdMutex::new(Vec::new());
 const REGION: &str = "us-east-1";
 const API_KEY: &str = "IST.eyJraWQiOiJQb3pIX2FDMiIsImFsZyI6IlJTMjU2In0-test-api-key";
 const CALLER: &str = "caller-key-from-secrets-manager";
 const SENDER: &str = "backups@example.com";
-
-#[derive(Clone)]
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn moto_url() -> String {
     std::env::var("MOTO_URL").expect("MOTO_URL is unset: run scripts/test, which starts a moto server for these tests")

@@ -4,30 +4,15 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::UdpSocket;
-use std::sync::{Mutex as StdMutex, OnceLock};
+use std::sync::OnceLock;
 
 use common::moto;
 use common::*;
 use serde_json::{json, Value};
 use wix_emulator::{DownloadFault, EmulatorConfig, Library, UnknownIds};
 
-static LOGS: StdMutex<Vec<u8>> = StdMutex::new(Vec::new());
 const BUCKET: &str = "metrics-backups";
-
-#[derive(Clone)]
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The X-Ray daemon the spans go to.
 static XRAY: OnceLock<UdpSocket> = OnceLock::new();

@@ -207,3 +207,23 @@ pub fn brief(body: &Value) -> String {
         text
     }
 }
+
+/// Every line the logs write, for the tests that read them (install with
+/// `logging::init(|| Capture)`, once per test binary).
+#[allow(dead_code)]
+pub static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// A log writer into [`LOGS`].
+#[allow(dead_code)]
+#[derive(Clone)]
+pub struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
