@@ -10,6 +10,7 @@ pub mod archive;
 pub mod aws;
 pub mod backup;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod domain;
 pub mod entry;

@@ -1,14 +1,16 @@
 //! The HTTP API: `POST /archives` (synchronous, or a job), `GET /archives/jobs/<jobId>`,
-//! `POST /restores`, `GET /restores/jobs/<jobId>`, `GET /backups/<backupId|latest>`. The
-//! checks in the contract's order — route, method, signature, body — the work, and the one
-//! place where errors become HTTP statuses.
+//! `POST /restores`, `GET /restores/jobs/<jobId>`, `GET /backups/<backupId|latest>`, the
+//! console's routes (`GET|POST /backups`, `GET /backups/<id>/files`, `…/failures`,
+//! `GET /jobs`, `GET /jobs/<jobId>`, `POST /verifies`) and the console's page itself, the
+//! one unsigned resource. The checks in the contract's order — route, method, signature,
+//! body — the work, and the one place where errors become HTTP statuses.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::{self, HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
-use super::job_routes;
+use super::{console_routes, job_routes};
 use crate::app::App;
 use crate::archive;
 use crate::domain::fit::{self, Shorten, Shortened};
@@ -25,6 +27,8 @@ use crate::wix::CallContext;
 pub struct HttpRequest<'a> {
     pub method: &'a Method,
     pub path: &'a str,
+    /// The query's parameters, decoded.
+    pub query: &'a [(String, String)],
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
 }
@@ -65,6 +69,8 @@ pub enum ApiError {
     AsyncDisabled,
     UnsupportedMediaType,
     Request(RequestError),
+    /// Work that did not fit the caller's time (the message says where to run it instead).
+    TooLong(String),
     Internal(String),
 }
 
@@ -81,13 +87,14 @@ impl ApiError {
             ApiError::Request(RequestError::Invalid(_)) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
             ApiError::Request(RequestError::EmailDisabled) => (StatusCode::BAD_REQUEST, "EMAIL_DISABLED"),
             ApiError::Request(RequestError::TooManyFiles { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "TOO_MANY_FILES"),
+            ApiError::TooLong(_) => (StatusCode::SERVICE_UNAVAILABLE, "DEADLINE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         }
     }
 
     fn message(&self) -> String {
         match self {
-            ApiError::NotFound(m) => m.clone(),
+            ApiError::NotFound(m) | ApiError::TooLong(m) => m.clone(),
             ApiError::MethodNotAllowed(allowed) => format!("only {allowed} is allowed on this resource"),
             ApiError::AsyncDisabled => {
                 "jobs are not configured here (they need STORAGE_BUCKET and JOB_STATE_MACHINE_ARN); send the request without `async`".to_owned()
@@ -207,12 +214,26 @@ async fn run(
 ) -> Result<(HttpResponse, RequestSummary), ApiError> {
     let (route, base) = route(req.path).ok_or_else(|| {
         ApiError::NotFound(
-            "no such resource; the API is POST /archives, GET /archives/jobs/<jobId>, POST /restores, GET /restores/jobs/<jobId> and GET /backups/<backupId|latest>"
+            "no such resource; the API is POST /archives, GET /archives/jobs/<jobId>, POST /restores, GET /restores/jobs/<jobId>, GET|POST /backups, GET /backups/<backupId|latest>[/files|/failures], GET /jobs[/<jobId>], POST /verifies, and the console at GET /console"
                 .to_owned(),
         )
     })?;
-    if *req.method != route.method() {
+    if !route.allows(req.method) {
         return Err(ApiError::MethodNotAllowed(route.allowed()));
+    }
+    // The page holds no data and no secret: it is served to anyone, before credentials.
+    if let Route::Console(asset) = route {
+        // The page's files and its API calls are relative to `…/console`; with a trailing
+        // slash they would miss.
+        if asset == crate::console::Asset::Page && req.path.ends_with('/') {
+            let response = HttpResponse {
+                status: 308,
+                headers: vec![("location", "../console".to_owned())],
+                body: String::new(),
+            };
+            return Ok((response, summary_of_status(308)));
+        }
+        return Ok((crate::console::serve(asset), summary_of_status(200)));
     }
     let credentials = app
         .credentials_by(ctx)
@@ -241,9 +262,31 @@ async fn run(
     };
     match route {
         Route::Archives => {}
-        Route::ArchivesJob(job_id) => return job_routes::status(&jobs, JobKind::Archives, job_id).await,
-        Route::RestoresJob(job_id) => return job_routes::status(&jobs, JobKind::Restore, job_id).await,
+        Route::ArchivesJob(job_id) => return job_routes::status_of(&jobs, Some(JobKind::Archives), job_id).await,
+        Route::RestoresJob(job_id) => return job_routes::status_of(&jobs, Some(JobKind::Restore), job_id).await,
         Route::Backup(backup_id) => return job_routes::backup_summary(&jobs, backup_id).await,
+        Route::Backups if *req.method == Method::POST => {
+            if !is_json(req.headers) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            return console_routes::start_backup(&jobs, req.body, ctx).await;
+        }
+        Route::Backups => return console_routes::list_backups(&jobs, req.query).await,
+        Route::BackupFiles(backup_id) => {
+            return console_routes::files(&jobs, backup_id, req.query, console_routes::Listing::Files).await
+        }
+        Route::BackupFailures(backup_id) => {
+            return console_routes::files(&jobs, backup_id, req.query, console_routes::Listing::Failures).await
+        }
+        Route::Jobs => return console_routes::running_jobs(&jobs).await,
+        Route::Job(job_id) => return job_routes::status_of(&jobs, None, job_id).await,
+        Route::Verifies => {
+            if !is_json(req.headers) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            return console_routes::verify(&jobs, req.body, ctx).await;
+        }
+        Route::Console(_) => unreachable!("served before the signature check"),
         Route::Restores => {
             if !is_json(req.headers) {
                 return Err(ApiError::UnsupportedMediaType);
@@ -345,23 +388,53 @@ pub enum Route<'a> {
     RestoresJob(&'a str),
     /// `GET /backups/<backupId>` or `GET /backups/latest`.
     Backup(&'a str),
+    /// `GET /backups` (the stored backups, newest first) and `POST /backups` (one now).
+    Backups,
+    /// `GET /backups/<backupId|latest>/files`: a backup's manifest, by folder or searched.
+    BackupFiles(&'a str),
+    /// `GET /backups/<backupId|latest>/failures`: its files that failed.
+    BackupFailures(&'a str),
+    /// `GET /jobs`: the running jobs.
+    Jobs,
+    /// `GET /jobs/<jobId>`: a job of any kind.
+    Job(&'a str),
+    /// `POST /verifies`.
+    Verifies,
+    /// `GET /console`, `/console/app.js`, `/console/app.css`: the owner's console, unsigned.
+    Console(crate::console::Asset),
 }
 
 impl Route<'_> {
     /// The `Allow` header's value.
     pub fn allowed(&self) -> &'static str {
         match self {
-            Route::Archives | Route::Restores => "POST",
-            Route::ArchivesJob(_) | Route::RestoresJob(_) | Route::Backup(_) => "GET",
+            Route::Archives | Route::Restores | Route::Verifies => "POST",
+            Route::Backups => "GET, POST",
+            Route::ArchivesJob(_)
+            | Route::RestoresJob(_)
+            | Route::Backup(_)
+            | Route::BackupFiles(_)
+            | Route::BackupFailures(_)
+            | Route::Jobs
+            | Route::Job(_)
+            | Route::Console(_) => "GET",
         }
     }
 
-    /// The one method the resource allows.
-    pub fn method(&self) -> Method {
+    /// Whether the resource answers `method`.
+    pub fn allows(&self, method: &Method) -> bool {
         match self {
-            Route::Archives | Route::Restores => Method::POST,
-            Route::ArchivesJob(_) | Route::RestoresJob(_) | Route::Backup(_) => Method::GET,
+            Route::Archives | Route::Restores | Route::Verifies => *method == Method::POST,
+            Route::Backups => *method == Method::GET || *method == Method::POST,
+            _ => *method == Method::GET,
         }
+    }
+}
+
+fn summary_of_status(status: u16) -> RequestSummary {
+    RequestSummary {
+        status,
+        ..RequestSummary::default()
     }
 }
 
@@ -375,12 +448,17 @@ pub fn route(path: &str) -> Option<(Route<'_>, &str)> {
         return Some((route, ""));
     }
     match segments.split_first() {
-        Some((stage, rest)) if !stage.is_empty() && !rest.is_empty() => {
+        // A stage is never named like one of the API's own resources, so `/archives/jobs`
+        // stays a wrong path instead of `GET /jobs` under a stage `archives`.
+        Some((stage, rest)) if !stage.is_empty() && !rest.is_empty() && !RESOURCES.contains(stage) => {
             resource(rest).map(|route| (route, &trimmed[..trimmed.len() - relative.len() + stage.len()]))
         }
         _ => None,
     }
 }
+
+/// The first segments of the API's resources.
+const RESOURCES: [&str; 6] = ["archives", "restores", "backups", "jobs", "verifies", "console"];
 
 fn resource<'a>(segments: &[&'a str]) -> Option<Route<'a>> {
     match *segments {
@@ -388,9 +466,22 @@ fn resource<'a>(segments: &[&'a str]) -> Option<Route<'a>> {
         ["archives", "jobs", id] if jobs::is_job_id(id) => Some(Route::ArchivesJob(id)),
         ["restores"] => Some(Route::Restores),
         ["restores", "jobs", id] if jobs::is_job_id(id) => Some(Route::RestoresJob(id)),
-        ["backups", id] if id == "latest" || crate::backup::verify::is_backup_id(id) => Some(Route::Backup(id)),
+        ["backups"] => Some(Route::Backups),
+        ["backups", id] if is_backup_ref(id) => Some(Route::Backup(id)),
+        ["backups", id, "files"] if is_backup_ref(id) => Some(Route::BackupFiles(id)),
+        ["backups", id, "failures"] if is_backup_ref(id) => Some(Route::BackupFailures(id)),
+        ["jobs"] => Some(Route::Jobs),
+        ["jobs", id] if jobs::is_job_id(id) => Some(Route::Job(id)),
+        ["verifies"] => Some(Route::Verifies),
+        ["console"] => Some(Route::Console(crate::console::Asset::Page)),
+        ["console", "app.js"] => Some(Route::Console(crate::console::Asset::Script)),
+        ["console", "app.css"] => Some(Route::Console(crate::console::Asset::Style)),
         _ => None,
     }
+}
+
+fn is_backup_ref(id: &str) -> bool {
+    id == "latest" || crate::backup::verify::is_backup_id(id)
 }
 
 /// Whether the caller asked for a job with `Prefer: respond-async` (RFC 7240).
@@ -443,6 +534,27 @@ mod tests {
         assert_eq!(at("/restores"), Some(Route::Restores));
         assert_eq!(at("/restores/jobs/r-1234"), Some(Route::RestoresJob("r-1234")));
         assert_eq!(at("/backups/latest"), Some(Route::Backup("latest")));
+        assert_eq!(at("/backups"), Some(Route::Backups));
+        assert_eq!(at("/prod/backups/latest/files"), Some(Route::BackupFiles("latest")));
+        assert_eq!(
+            at("/backups/20261202T030000Z-0a1b2c3d/failures"),
+            Some(Route::BackupFailures("20261202T030000Z-0a1b2c3d"))
+        );
+        assert_eq!(at("/jobs"), Some(Route::Jobs));
+        assert_eq!(at("/jobs/b-20261202T030000Z"), Some(Route::Job("b-20261202T030000Z")));
+        assert_eq!(at("/verifies"), Some(Route::Verifies));
+        assert_eq!(
+            route("/prod/console"),
+            Some((Route::Console(crate::console::Asset::Page), "/prod"))
+        );
+        assert_eq!(
+            at("/console/app.js"),
+            Some(Route::Console(crate::console::Asset::Script))
+        );
+        assert_eq!(
+            at("/console/app.css"),
+            Some(Route::Console(crate::console::Asset::Style))
+        );
         assert_eq!(
             at("/backups/20261202T030000Z-0a1b2c3d"),
             Some(Route::Backup("20261202T030000Z-0a1b2c3d"))
@@ -461,9 +573,17 @@ mod tests {
             "/archives/jobs/..",
             "/archives/jobs/a%2F..",
             "/archives/jobs/a/b",
-            "/backups",
             "/backups/../latest",
             "/backups/yesterday",
+            "/backups/yesterday/files",
+            "/backups/latest/files/x",
+            "/backups/latest/manifest",
+            "/jobs/..",
+            "/jobs/a/b",
+            "/backups/jobs",
+            "/console/index.html",
+            "/console/app.js/x",
+            "/console/../archives",
         ] {
             assert_eq!(at(bad), None, "{bad}");
         }

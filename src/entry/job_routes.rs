@@ -46,6 +46,7 @@ struct Accepted<'a> {
 #[serde(rename_all = "camelCase")]
 struct JobStatus<'a> {
     job_id: &'a str,
+    kind: JobKind,
     status: &'static str,
     progress: Progress,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,11 +61,15 @@ struct Progress {
     total: usize,
 }
 
-fn storage_error(e: JobError) -> ApiError {
+pub(super) fn storage_error(e: JobError) -> ApiError {
     ApiError::Internal(format!("the job's state could not be read or written: {e}"))
 }
 
-fn json_response(status: u16, body: &impl Serialize, location: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub(super) fn json_response(
+    status: u16,
+    body: &impl Serialize,
+    location: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let body =
         serde_json::to_string(body).map_err(|e| ApiError::Internal(format!("the answer could not be encoded: {e}")))?;
     let mut headers = vec![("content-type", "application/json".to_owned())];
@@ -74,7 +79,7 @@ fn json_response(status: u16, body: &impl Serialize, location: Option<&str>) -> 
     Ok(HttpResponse { status, headers, body })
 }
 
-fn summary(status: u16, job_id: Option<&str>, file_count: usize) -> RequestSummary {
+pub(super) fn summary(status: u16, job_id: Option<&str>, file_count: usize) -> RequestSummary {
     RequestSummary {
         status,
         file_count,
@@ -172,10 +177,10 @@ pub async fn start_restore(env: &JobsEnv<'_>, body: &[u8]) -> Result<(HttpRespon
     start(env, &job_id, JobRequest::Restore { options }, "restores", 0).await
 }
 
-/// `GET …/jobs/<jobId>`.
-pub async fn status(
+/// `GET …/jobs/<jobId>`: a job of `kind`, or of any kind (`GET /jobs/<jobId>`).
+pub async fn status_of(
     env: &JobsEnv<'_>,
-    kind: JobKind,
+    kind: Option<JobKind>,
     job_id: &str,
 ) -> Result<(HttpResponse, RequestSummary), ApiError> {
     let (store, engine) = job_store(env)?;
@@ -183,11 +188,13 @@ pub async fn status(
     let claim = jobs::read_claim(&store, job_id)
         .await
         .map_err(storage_error)?
-        .filter(|c| c.request.kind() == kind)
+        .filter(|c| kind.is_none_or(|k| c.request.kind() == k))
         .ok_or_else(not_found)?;
     let (done, total) = steps::progress(&store, job_id).await.map_err(storage_error)?;
+    let job_kind = claim.request.kind();
     let answer = |status: &'static str, result: Option<Value>, error: Option<String>, done: usize| JobStatus {
         job_id,
+        kind: job_kind,
         status,
         progress: Progress { done, total },
         result,

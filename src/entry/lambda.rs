@@ -120,6 +120,8 @@ pub enum HttpEvent {
 pub struct HttpParts {
     pub method: Method,
     pub path: String,
+    /// The query's parameters, decoded, in order.
+    pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
@@ -127,9 +129,15 @@ pub struct HttpParts {
 impl HttpEvent {
     /// Method, path, headers (single- and multi-value merged) and the raw body bytes.
     pub fn into_parts(self) -> Result<HttpParts, EventError> {
-        let (method, path, mut headers, extra_headers, body, base64, origin) = match self {
+        let (method, path, mut headers, extra_headers, body, base64, origin, query) = match self {
             HttpEvent::RestV1(e) => {
                 let e = *e;
+                // API Gateway hands the parameters decoded.
+                let query = query_pairs(
+                    &e.multi_value_query_string_parameters,
+                    &e.query_string_parameters,
+                    false,
+                );
                 (
                     e.http_method,
                     e.path,
@@ -138,11 +146,16 @@ impl HttpEvent {
                     e.body,
                     e.is_base64_encoded,
                     "a REST API",
+                    query,
                 )
             }
             HttpEvent::HttpV2(e) => {
                 let e = *e;
                 let path = e.raw_path.or(e.request_context.http.path);
+                let query = match e.raw_query_string.as_deref() {
+                    Some(raw) if !raw.is_empty() => parse_query(raw),
+                    _ => query_pairs(&e.query_string_parameters, &e.query_string_parameters, false),
+                };
                 (
                     e.request_context.http.method,
                     path,
@@ -151,10 +164,13 @@ impl HttpEvent {
                     e.body,
                     e.is_base64_encoded,
                     "an HTTP API or Function URL",
+                    query,
                 )
             }
             HttpEvent::Alb(e) => {
                 let e = *e;
+                // An ALB passes the parameters as the client sent them, still encoded.
+                let query = query_pairs(&e.multi_value_query_string_parameters, &e.query_string_parameters, true);
                 (
                     e.http_method,
                     e.path,
@@ -163,6 +179,7 @@ impl HttpEvent {
                     e.body,
                     e.is_base64_encoded,
                     "an ALB",
+                    query,
                 )
             }
         };
@@ -184,6 +201,7 @@ impl HttpEvent {
         Ok(HttpParts {
             method,
             path: path.unwrap_or_default(),
+            query,
             headers,
             body,
         })
@@ -204,6 +222,63 @@ impl HttpEvent {
             },
         }
     }
+}
+
+/// The pairs of a query map (the multi-value one when the event has it), decoded when
+/// `encoded`.
+fn query_pairs(
+    multi: &lambda_http::aws_lambda_events::query_map::QueryMap,
+    single: &lambda_http::aws_lambda_events::query_map::QueryMap,
+    encoded: bool,
+) -> Vec<(String, String)> {
+    let map = if multi.is_empty() { single } else { multi };
+    map.iter()
+        .map(|(k, v)| {
+            if encoded {
+                (percent_decode(k), percent_decode(v))
+            } else {
+                (k.to_owned(), v.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// `a=1&b=x%20y` as decoded pairs (`+` is a space, as browsers encode forms).
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                match (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Just enough of any event to tell what it is, without reading its body.
@@ -375,6 +450,7 @@ async fn handle_event_in_span(app: &App, event: LambdaEvent<Box<RawValue>>) -> R
             let req = HttpRequest {
                 method: &parts.method,
                 path: &parts.path,
+                query: &parts.query,
                 headers: &parts.headers,
                 body: &parts.body,
             };
@@ -697,6 +773,20 @@ mod tests {
     fn kind(json: &str) -> Result<EventKind, EventError> {
         let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
         classify(&raw)
+    }
+
+    #[test]
+    fn queries_are_decoded() {
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(
+            parse_query("folder=%2FShop%20B&q=le+on&flag&&cursor="),
+            pairs(&[("folder", "/Shop B"), ("q", "le on"), ("flag", ""), ("cursor", "")])
+        );
+        assert_eq!(parse_query("q=caf%C3%A9"), pairs(&[("q", "café")]));
+        assert_eq!(parse_query("a=%zz%4"), pairs(&[("a", "%zz%4")]));
+        assert!(parse_query("").is_empty());
     }
 
     #[test]

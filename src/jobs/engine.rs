@@ -83,6 +83,20 @@ impl Engine {
         }
     }
 
+    /// The names of the running executions (the running jobs), at most `max`.
+    pub async fn running(&self, max: i32) -> Result<Vec<String>, EngineError> {
+        let out = self
+            .sfn
+            .list_executions()
+            .state_machine_arn(&self.state_machine_arn)
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .max_results(max)
+            .send()
+            .await
+            .map_err(|e| engine_error("ListExecutions", &e))?;
+        Ok(out.executions().iter().map(|e| e.name().to_owned()).collect())
+    }
+
     /// Completes a callback task with `output` (JSON).
     pub async fn succeed(&self, token: &str, output: &str) -> Result<(), EngineError> {
         self.sfn
