@@ -559,6 +559,62 @@ async fn the_owner_restores_a_file_from_the_console_in_a_real_browser() {
     assert_eq!(imports.len(), 1, "the emulator received one import");
     assert_eq!(imports[0].display_name, target.display_name);
 
+    // Download links for another file of the folder (the restored one has a new ID now):
+    // a job, its links shown on the page.
+    let other = lines
+        .iter()
+        .find(|l| {
+            l.folder_path == folder && l.file_id != target.file_id && l.status == LineStatus::Stored && !l.private
+        })
+        .expect("another file in the folder");
+    browser.click(&format!("{row} input[type=checkbox]")).await;
+    browser.click("#clear-search").await;
+    let other_row = format!("#file-rows tr[data-file=\"{}\"]", other.file_id);
+    browser
+        .wait_for(
+            "the folder shows again",
+            &format!(
+                "!document.getElementById('files-count').textContent.includes('matching') \
+                 && document.querySelector('{other_row}')"
+            ),
+            STEP_LIMIT,
+        )
+        .await;
+    browser.click(&format!("{other_row} input[type=checkbox]")).await;
+    browser.click("#archive-selected").await;
+    browser
+        .wait_for(
+            "the links show",
+            "document.querySelector('#links a, #links li.FAILED')",
+            JOB_LIMIT,
+        )
+        .await;
+    let shown = browser.text("#links").await;
+    assert!(!shown.contains("failed"), "{shown}");
+    let links = browser
+        .eval("return Array.from(document.querySelectorAll('#links a'), a => a.href)")
+        .await;
+    let links: Vec<String> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(links[0].starts_with(&emulator.base_url()), "{links:?}");
+
+    // A backup now, watched to its end: the table has a third backup.
+    browser.click("#backup-now").await;
+    browser
+        .wait_for(
+            "the backup job finishes",
+            "Array.from(document.querySelectorAll('#job-list li')).some(li => li.textContent.startsWith('Backup') \
+             && li.dataset.status === 'SUCCEEDED') \
+             && document.querySelectorAll('#backup-rows tr[data-backup]').length === 3",
+            JOB_LIMIT,
+        )
+        .await;
+
     // Verify the latest backup.
     browser.click("#verify").await;
     browser
@@ -679,6 +735,8 @@ async fn the_owner_restores_a_file_from_the_console_in_a_real_browser() {
         needles.push(("a signature", header.split("v1=").nth(1).unwrap().to_owned()));
     }
     needles.push(("a presigned link", "X-Amz-Signature".to_owned()));
+    needles.extend(links.iter().map(|l| ("a download link", l.clone())));
+    needles.push(("an archive link path", "/_emulator/archives/".to_owned()));
     for (what, needle) in &needles {
         assert!(
             !output.contains(needle.as_str()),
