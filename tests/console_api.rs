@@ -153,6 +153,48 @@ async fn the_console_is_served_unsigned_with_strict_headers_and_no_data() {
     assert_eq!(h.emulator.api_calls().len(), 0, "no Wix call");
 }
 
+/// `archiver-local console`'s HTTP adapter: real HTTP in, the handler's answer out.
+#[tokio::test]
+async fn the_local_console_serves_the_function_over_http() {
+    let config = EmulatorConfig {
+        library: library_with(Library::flat(10), &flat_ids(2)),
+        ..EmulatorConfig::default()
+    };
+    let h = harness(config, &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = std::sync::Arc::new(h.app);
+    let client = reqwest::Client::new();
+    let work = async {
+        let page = client.get(format!("{base}/console")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"));
+        assert!(page.text().await.unwrap().contains("<noscript>"));
+        let unsigned = client.get(format!("{base}/backups?limit=1")).send().await.unwrap();
+        assert_eq!(unsigned.status(), 401);
+        let body = json!({"fileIds": flat_ids(2)}).to_string();
+        let sig = signature::sign(CALLER_KEY, local::unix_now(), body.as_bytes());
+        let archived = client
+            .post(format!("{base}/archives"))
+            .header("content-type", "application/json")
+            .header("x-archive-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(archived.status(), 200);
+        let answer: Value = archived.json().await.unwrap();
+        assert_eq!(answer["fileCount"], 2, "{answer}");
+    };
+    tokio::select! {
+        served = wix_media_archiver::console::serve::serve(app, listener) => panic!("the server stopped: {served:?}"),
+        () = work => {}
+    }
+}
+
 #[tokio::test]
 async fn every_console_route_keeps_the_signature_rules() {
     let _moto = moto::setup().await;

@@ -13,6 +13,10 @@
 //!   otherwise), the answer printed as JSON; `--json`: the answer alone, on one line.
 //! - `break [--delete N] [--change N] [--seed S]`: deletes or changes random files of a
 //!   running emulator (`WIX_API_BASE_URL`), to have something to restore.
+//! - `console [--port N] [--no-seed]`: the owner's console at `http://127.0.0.1:N/console`,
+//!   the function served as a Function URL in-process, its jobs run by moto's Step
+//!   Functions with the Lambda binary as the workers, over the bundled emulator and two
+//!   seeded backups (needs a local moto in `AWS_ENDPOINT_URL`).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -32,7 +36,8 @@ const USAGE: &str = "usage:
   archiver-local backup [--full] [--no-private] [--json]
   archiver-local restore [--backup latest|ID] [--file ID]... [--folder /PATH] [--all] [--json]
   archiver-local verify [--backup latest|ID] [--json]
-  archiver-local break [--delete N] [--change N] [--seed S]";
+  archiver-local break [--delete N] [--change N] [--seed S]
+  archiver-local console [--port 9090] [--no-seed]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -43,6 +48,7 @@ async fn main() -> ExitCode {
         Some("emulator") => wix_emulator::run_cli(args[1..].to_vec()).await,
         Some(op @ ("backup" | "restore" | "verify")) => operation(op, &args[1..]).await,
         Some("break") => break_emulator(&args[1..]).await,
+        Some("console") => console(&args[1..]).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -77,7 +83,7 @@ async fn invoke(args: &[String]) -> Result<(), String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let mut event: Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
     logging::init(std::io::stderr);
-    let (app, emulator) = local_app(&local::event_file_ids(&event)).await?;
+    let (app, emulator, _) = local_app(&local::event_file_ids(&event)).await?;
 
     if let Ok(creds) = app.credentials.current().await {
         if let Some(key) = creds.caller_keys.first() {
@@ -135,7 +141,7 @@ async fn operation(op: &str, args: &[String]) -> Result<(), String> {
     // Progress on standard error: a bar on a terminal, plain lines otherwise; none with --json.
     let progress = (!json).then(|| wix_media_archiver::progress_view::layer(std::io::stderr().is_terminal()));
     logging::init_with(std::io::stderr, progress);
-    let (app, _emulator) = local_app(&[]).await?;
+    let (app, _emulator, _) = local_app(&[]).await?;
     let result = local::invoke(&app, &event, Some(Duration::from_secs(900))).await;
     match result {
         Ok(answer) if json => {
@@ -151,8 +157,9 @@ async fn operation(op: &str, args: &[String]) -> Result<(), String> {
 }
 
 /// The app from the environment; with no Wix credentials configured, over a bundled
-/// emulator (seeded, plus `extra_ids`), which lives as long as the returned handle.
-async fn local_app(extra_ids: &[String]) -> Result<(App, Option<Emulator>), String> {
+/// emulator (seeded, plus `extra_ids`), which lives as long as the returned handle. Also
+/// the variables set for the emulator.
+async fn local_app(extra_ids: &[String]) -> Result<(App, Option<Emulator>, HashMap<&'static str, String>), String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let has_credentials = env("WIX_CREDENTIALS_SECRET").is_some() || env("WIX_API_KEY").is_some();
     let mut overrides: HashMap<&str, String> = HashMap::new();
@@ -181,7 +188,129 @@ async fn local_app(extra_ids: &[String]) -> Result<(App, Option<Emulator>), Stri
     let config = Config::from_lookup(|name| overrides.get(name).cloned().or_else(|| std::env::var(name).ok()))
         .map_err(|e| e.to_string())?;
     let app = App::from_config(config).await.map_err(|e| e.to_string())?;
-    Ok((app, emulator))
+    Ok((app, emulator, overrides))
+}
+
+/// The owner's console on this machine: the function as a Function URL on a loopback port,
+/// its jobs on the local moto's Step Functions with the Lambda binary as two workers, and,
+/// over the bundled emulator, two backups to look at and a few files missing to restore.
+async fn console(args: &[String]) -> Result<(), String> {
+    let mut port: u16 = 9090;
+    let mut seed = true;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--port" => {
+                port = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--port needs a port number")?
+            }
+            "--no-seed" => seed = false,
+            other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
+        }
+    }
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let endpoint = env("AWS_ENDPOINT_URL").ok_or(
+        "console runs its jobs on a local moto: start one (python3 -m moto.server -p 5000) and set \
+         AWS_ENDPOINT_URL=http://127.0.0.1:5000",
+    )?;
+    // Local moto takes any credentials; the SDK still wants some.
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("STORAGE_BUCKET", "console-backups"),
+    ] {
+        if env(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    let bucket = env("STORAGE_BUCKET").unwrap_or_default();
+    let worker_binary = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("wix-media-archiver");
+    if !worker_binary.exists() {
+        return Err(format!(
+            "{} is missing: the job workers run the Lambda binary; build it first with \
+             `cargo build --bin wix-media-archiver`",
+            worker_binary.display()
+        ));
+    }
+    logging::init(std::io::stderr);
+    let sdk = wix_media_archiver::aws::sdk_config().await;
+    let s3 = wix_media_archiver::storage::s3_client(&sdk);
+    if let Err(e) = s3.create_bucket().bucket(&bucket).send().await {
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or_default()
+            .to_owned();
+        if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+            return Err(format!("the bucket {bucket} could not be made at {endpoint}: {e}"));
+        }
+    }
+    // The rig names its queue and state machine once per moto; it panics when they are there.
+    let engine = {
+        let (sdk, at, bucket) = (sdk.clone(), endpoint.clone(), bucket.clone());
+        tokio::spawn(async move { job_rig::JobEngine::create(&sdk, &at, &bucket, 60, 2, 120).await })
+            .await
+            .map_err(|_| {
+                format!(
+                    "the job engine could not be made on the moto at {endpoint} (see above); \
+                     the console needs a moto of its own: start a fresh one"
+                )
+            })?
+    };
+    std::env::set_var("JOB_STATE_MACHINE_ARN", &engine.state_machine_arn);
+    let (app, emulator, overrides) = local_app(&[]).await?;
+    let app = std::sync::Arc::new(app);
+
+    if let (true, Some(emulator)) = (seed, &emulator) {
+        eprintln!("Seeding: a full backup, a few changes, an incremental backup, a few files lost…");
+        let backup = |app: std::sync::Arc<App>| async move {
+            local::invoke(&app, &serde_json::json!({"backup": {}}), Some(Duration::from_secs(600)))
+                .await
+                .map_err(|e| format!("the seeding backup failed: {}: {e}", e.error_type()))
+        };
+        backup(app.clone()).await?;
+        let ids: Vec<String> = emulator
+            .library()
+            .files
+            .iter()
+            .filter(|f| f.media_type == "IMAGE" && f.operation_status == "READY" && f.state == "OK" && !f.private)
+            .map(|f| f.id.clone())
+            .collect();
+        for id in ids.iter().skip(10).step_by(37).take(4) {
+            emulator.change_file_content(id);
+        }
+        // Backup IDs are to the second.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        backup(app.clone()).await?;
+        for id in ids.iter().skip(3).step_by(41).take(5) {
+            emulator.delete_file(id);
+        }
+    }
+
+    let mut worker_env: HashMap<String, String> = std::env::vars().collect();
+    worker_env.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let workers = job_rig::Workers::start(&worker_binary, 2, &engine, worker_env, job_rig::deliver_all()).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    eprintln!("The console: http://127.0.0.1:{port}/console");
+    if overrides.contains_key("CALLER_KEYS") {
+        eprintln!("Caller key of the bundled emulator's site: {}", local::LOCAL_CALLER_KEY);
+    } else {
+        eprintln!("Sign in with one of your CALLER_KEYS.");
+    }
+    eprintln!("Ctrl-C stops it.");
+    tokio::select! {
+        served = wix_media_archiver::console::serve::serve(app, listener) => {
+            served.map_err(|e| format!("the console stopped: {e}"))?;
+        }
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    workers.stop().await;
+    Ok(())
 }
 
 /// Deletes or changes random files of the emulator at `WIX_API_BASE_URL`.

@@ -6,6 +6,9 @@
 
 use crate::entry::http::HttpResponse;
 
+#[cfg(feature = "local")]
+pub mod serve;
+
 /// The page's three files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asset {
