@@ -230,6 +230,20 @@ async fn console(args: &[String]) -> Result<(), String> {
     let worker_binary = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .with_file_name("wix-media-archiver");
+    // Under `cargo run`, the workers' binary is built here when it is not there yet.
+    if let (false, Ok(cargo)) = (worker_binary.exists(), std::env::var("CARGO")) {
+        let release = worker_binary.parent().and_then(|d| d.file_name()) == Some(std::ffi::OsStr::new("release"));
+        eprintln!("Building the Lambda binary for the job workers…");
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--bin", "wix-media-archiver"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().map_err(|e| format!("cargo build could not run: {e}"))?;
+        if !status.success() {
+            return Err("cargo build --bin wix-media-archiver failed".to_owned());
+        }
+    }
     if !worker_binary.exists() {
         return Err(format!(
             "{} is missing: the job workers run the Lambda binary; build it first with \
