@@ -6,7 +6,7 @@
 //! is kept, whatever the library's size.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -377,23 +377,42 @@ impl Filter {
     }
 }
 
-/// One pass over manifest lines (JSON text, one a line), keeping only what `filter` asks
-/// for: memory grows with the page and the number of subfolders, not with the manifest.
-pub fn scan<R: BufRead>(reader: R, filter: &Filter) -> Result<Scan, String> {
-    let mut page = Vec::new();
-    let mut matched = 0;
-    let mut folders: BTreeMap<String, FolderEntry> = BTreeMap::new();
-    let list_folders = filter.listing == Listing::Files && filter.q.is_none();
-    for (i, text) in reader.lines().enumerate() {
-        let text = text.map_err(|e| format!("the manifest could not be read: {e}"))?;
-        if text.trim().is_empty() {
-            continue;
+/// One pass over manifest lines, fed one line at a time, keeping only what its filter
+/// asks for: memory grows with the page and the number of subfolders, not with the
+/// manifest.
+pub struct Scanner<'f> {
+    filter: &'f Filter,
+    list_folders: bool,
+    page: Vec<ManifestLine>,
+    matched: usize,
+    folders: BTreeMap<String, FolderEntry>,
+    lines: usize,
+}
+
+impl<'f> Scanner<'f> {
+    /// A scanner for `filter`.
+    pub fn new(filter: &'f Filter) -> Self {
+        Scanner {
+            filter,
+            list_folders: filter.listing == Listing::Files && filter.q.is_none(),
+            page: Vec::new(),
+            matched: 0,
+            folders: BTreeMap::new(),
+            lines: 0,
         }
-        let line: ManifestLine =
-            serde_json::from_str(&text).map_err(|e| format!("line {} of the manifest is unreadable: {e}", i + 1))?;
-        if list_folders {
-            if let Some(child) = filter.child(normal_folder(&line.folder_path)) {
-                let entry = folders.entry(child.to_owned()).or_insert_with(|| FolderEntry {
+    }
+
+    /// The next line (JSON text, without its newline).
+    pub fn line(&mut self, text: &[u8]) -> Result<(), String> {
+        self.lines += 1;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let line: ManifestLine = serde_json::from_slice(text)
+            .map_err(|e| format!("line {} of the manifest is unreadable: {e}", self.lines))?;
+        if self.list_folders {
+            if let Some(child) = self.filter.child(normal_folder(&line.folder_path)) {
+                let entry = self.folders.entry(child.to_owned()).or_insert_with(|| FolderEntry {
                     path: child.to_owned(),
                     ..FolderEntry::default()
                 });
@@ -401,20 +420,90 @@ pub fn scan<R: BufRead>(reader: R, filter: &Filter) -> Result<Scan, String> {
                 entry.bytes += line.size_in_bytes.unwrap_or(0);
             }
         }
-        if filter.matches(&line) {
-            if matched >= filter.offset && page.len() < filter.limit {
-                page.push(line);
+        if self.filter.matches(&line) {
+            if self.matched >= self.filter.offset && self.page.len() < self.filter.limit {
+                self.page.push(line);
             }
-            matched += 1;
+            self.matched += 1;
+        }
+        Ok(())
+    }
+
+    /// What the pass kept.
+    pub fn finish(self) -> Scan {
+        let folders_omitted = self.folders.len().saturating_sub(MAX_FOLDERS);
+        Scan {
+            page: self.page,
+            matched: self.matched,
+            folders: self.folders.into_values().take(MAX_FOLDERS).collect(),
+            folders_omitted,
         }
     }
-    let folders_omitted = folders.len().saturating_sub(MAX_FOLDERS);
-    Ok(Scan {
-        page,
-        matched,
-        folders: folders.into_values().take(MAX_FOLDERS).collect(),
-        folders_omitted,
-    })
+}
+
+/// [`Scanner`] over a reader of manifest lines.
+pub fn scan<R: BufRead>(reader: R, filter: &Filter) -> Result<Scan, String> {
+    let mut scanner = Scanner::new(filter);
+    for text in reader.split(b'\n') {
+        let text = text.map_err(|e| format!("the manifest could not be read: {e}"))?;
+        scanner.line(&text)?;
+    }
+    Ok(scanner.finish())
+}
+
+/// The decompressed manifest, written in pieces, cut into lines for a [`Scanner`]: the
+/// inner writer of a streaming gzip decoder.
+struct LineSink<'s, 'f> {
+    scanner: &'s mut Scanner<'f>,
+    partial: Vec<u8>,
+}
+
+impl std::io::Write for LineSink<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let result = if self.partial.is_empty() {
+                self.scanner.line(&rest[..i])
+            } else {
+                self.partial.extend_from_slice(&rest[..i]);
+                let line = std::mem::take(&mut self.partial);
+                self.scanner.line(&line)
+            };
+            result.map_err(std::io::Error::other)?;
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Scans a gzip'd manifest that arrives in `chunks`, without holding it whole.
+pub async fn scan_gzip_stream<S>(mut chunks: S, filter: &Filter) -> Result<Scan, String>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, String>> + Unpin,
+{
+    use std::io::Write;
+    let mut scanner = Scanner::new(filter);
+    let mut decoder = flate2::write::GzDecoder::new(LineSink {
+        scanner: &mut scanner,
+        partial: Vec::new(),
+    });
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| format!("the manifest could not be read: {e}"))?;
+        decoder
+            .write_all(&chunk)
+            .map_err(|e| format!("the manifest could not be read: {e}"))?;
+    }
+    let mut sink = decoder
+        .finish()
+        .map_err(|e| format!("the manifest is not gzip'd JSON lines: {e}"))?;
+    let last = std::mem::take(&mut sink.partial);
+    sink.scanner.line(&last)?;
+    Ok(scanner.finish())
 }
 
 /// `GET /backups/<id>/files?folder=/Shop&q=leon&cursor=…&limit=…` and
@@ -460,13 +549,14 @@ pub async fn files(
         backup_ref.to_owned()
     };
     let key = store.key(&format!("backups/{backup_id}/manifest.jsonl.gz"));
-    let bytes = store
-        .get(&key)
-        .await
-        .map_err(|e| ApiError::Internal(format!("the manifest could not be read: {e}")))?
-        .ok_or_else(|| ApiError::NotFound(format!("backup {backup_id} has no manifest (it did not finish)")))?;
-    let reader = BufReader::new(flate2::read::GzDecoder::new(&bytes[..]));
-    let found = scan(reader, &filter).map_err(ApiError::Internal)?;
+    let unreadable = |e: crate::storage::StoreError| ApiError::Internal(format!("the manifest could not be read: {e}"));
+    if store.head(&key).await.map_err(unreadable)?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "backup {backup_id} has no manifest (it did not finish)"
+        )));
+    }
+    let chunks = store.get_stream(&key, None).await.map_err(unreadable)?;
+    let found = scan_gzip_stream(chunks, &filter).await.map_err(ApiError::Internal)?;
     let end = offset + found.page.len();
     let first_page = offset == 0;
     let body = FilesPage {
@@ -741,6 +831,47 @@ mod tests {
         let failed = run(Listing::Failures, "", None, 0, 10);
         assert_eq!(names(&failed), ["b.jpg", "Leon-beach.jpg"]);
         assert_eq!(names(&run(Listing::Failures, "/Shop", None, 0, 10)), ["Leon-beach.jpg"]);
+    }
+
+    #[tokio::test]
+    async fn a_gzip_stream_in_small_pieces_scans_as_the_whole_text_does() {
+        use std::io::Write;
+        let text = manifest();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        for (folder, q) in [("/", None), ("/Shop", None), ("", Some("jpg"))] {
+            let filter = Filter {
+                listing: Listing::Files,
+                folder: normal_folder(folder).to_owned(),
+                q: q.map(str::to_owned),
+                offset: 1,
+                limit: 3,
+            };
+            let whole = scan(text.as_bytes(), &filter).unwrap();
+            let pieces: Vec<Result<bytes::Bytes, String>> =
+                bytes.chunks(7).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+            let streamed = scan_gzip_stream(futures_util::stream::iter(pieces), &filter)
+                .await
+                .unwrap();
+            assert_eq!(names(&streamed), names(&whole), "{folder} {q:?}");
+            assert_eq!(streamed.matched, whole.matched);
+            assert_eq!(streamed.folders, whole.folders);
+        }
+        let broken: Vec<Result<bytes::Bytes, String>> = vec![Ok(bytes::Bytes::from_static(b"not gzip"))];
+        assert!(scan_gzip_stream(futures_util::stream::iter(broken), &run_filter())
+            .await
+            .is_err());
+    }
+
+    fn run_filter() -> Filter {
+        Filter {
+            listing: Listing::Files,
+            folder: String::new(),
+            q: None,
+            offset: 0,
+            limit: 10,
+        }
     }
 
     #[test]
