@@ -223,6 +223,23 @@ impl Browser {
         self.post(&format!("/element/{e}/value"), json!({"text": text})).await;
     }
 
+    /// Keys pressed on whatever has the focus, as a keyboard would (`\u{E004}` is Tab,
+    /// `\u{E007}` Enter).
+    async fn press(&self, texts: &[&str]) {
+        let mut actions = Vec::new();
+        for text in texts {
+            for c in text.chars() {
+                actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+                actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+            }
+        }
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+    }
+
     async fn text(&self, css: &str) -> String {
         let e = self.element(css).await;
         self.call(reqwest::Method::GET, &format!("/element/{e}/text"), None)
@@ -432,8 +449,17 @@ async fn the_owner_restores_a_file_from_the_console_in_a_real_browser() {
         )
         .await;
 
+    // From the keyboard: Tab reaches the skip link, then the key's field; typing there and
+    // Enter sends the form.
+    for expected in ["A", "key"] {
+        browser.press(&["\u{E004}"]).await;
+        let focused = browser
+            .eval("const e = document.activeElement; return e.id || e.tagName")
+            .await;
+        assert_eq!(focused, json!(expected), "Tab");
+    }
     // A wrong key: "not authorised", and no data.
-    browser.type_into("#key", "not-the-key\u{E007}").await;
+    browser.press(&["not-the-key", "\u{E007}"]).await;
     browser
         .wait_for(
             "a wrong key is refused",
