@@ -635,13 +635,29 @@ pub async fn restore(options: &Options) -> Result<Vec<Row>, String> {
         )
         .await?;
         let restored = answer["restored"].as_array().cloned().unwrap_or_default();
-        if restored.len() != files {
+        // Wix's Import File takes no file of media type OTHER (a CSV, say): those are refused
+        // with WIX_REJECTED, as the README says; every other file comes back.
+        let others = lib
+            .files
+            .iter()
+            .filter(|f| f.media_type.eq_ignore_ascii_case("other"))
+            .count();
+        let failed = answer["failed"].as_array().cloned().unwrap_or_default();
+        let refused_others = failed
+            .iter()
+            .filter(|f| {
+                f["error"]["code"] == "WIX_REJECTED"
+                    && f["error"]["message"].as_str().is_some_and(|m| m.contains("OTHER"))
+            })
+            .count();
+        if restored.len() != files - others || refused_others != others || failed.len() != others {
             return Err(format!(
-                "restored {} of {files}; failed {}",
+                "restored {} of {files} ({others} of type OTHER, which Wix does not import); failed {}",
                 restored.len(),
                 answer["failed"]
             ));
         }
+        let imported = restored.len();
         // Byte-identical: every tenth restored file against the original's bytes.
         for r in restored.iter().step_by(10) {
             let (old, new) = (
@@ -660,14 +676,31 @@ pub async fn restore(options: &Options) -> Result<Vec<Row>, String> {
         }
         let calls = count_calls(&emulator.api_calls());
         let imports = calls.by_endpoint.get("files/import").copied().unwrap_or(0);
-        let bound = calls.total as f64 / f64::from(budget) * 60.0;
-        let import_bound = files as f64 / f64::from(budget) * 60.0;
+        // The import pace's bound: every Wix call the restore made, at its best schedule under
+        // the site's window (4 in flight, 50 ms each), plus one import's wait until READY.
+        let schedule = |n: usize| {
+            ideal::best_schedule(
+                ideal::Work {
+                    chain: 0,
+                    free: n,
+                    after: 0,
+                },
+                crate::limit_of(&RateLimit::window(budget)),
+                Duration::from_millis(50),
+                4,
+            )
+            .seconds()
+        };
+        let bound = schedule(calls.total) + 0.2;
+        let import_bound = schedule(imports) + 0.2;
         let ratio = bound / elapsed.as_secs_f64();
         println!(
-            "   run {run_no}: {:.2} s = {:.1} files/s; {} Wix calls {:?} ({} x 429); bound: its {} calls at {budget}/min = \
-             {bound:.2} s (the {imports} imports alone {import_bound:.2} s); ratio {ratio:.3}; peak {}",
+            "   run {run_no}: {imported} restored ({} of type OTHER refused by Wix), {:.2} s = {:.1} files/s; {} Wix calls {:?} \
+             ({} x 429); bound: its {} calls at their best schedule under {budget}/min + 0.2 s to READY = {bound:.2} s \
+             (the {imports} imports alone {import_bound:.2} s); ratio {ratio:.3}; peak {}",
+            files - imported,
             elapsed.as_secs_f64(),
-            files as f64 / elapsed.as_secs_f64(),
+            imported as f64 / elapsed.as_secs_f64(),
             calls.total,
             calls.by_endpoint,
             calls.rate_limited,
@@ -679,7 +712,7 @@ pub async fn restore(options: &Options) -> Result<Vec<Row>, String> {
     }
     let r = crate::median(&ratios);
     Ok(vec![row(
-        "restore: bound (calls / pace) / measured",
+        "restore: bound (the calls' best schedule) / measured",
         format!("{r:.3}"),
         ">= 0.90",
         r >= 0.9,
