@@ -121,8 +121,18 @@ async fn store_archive(env: &BatchEnv<'_>, backup_id: &str, key: &str, files: &[
     let mut unreadable_retried = false;
     loop {
         downloads += 1;
+        let started = std::time::Instant::now();
         let uploaded = match fetch_into(env.http, env.store, key, &link, "application/zip").await {
-            Ok(uploaded) => uploaded,
+            Ok(uploaded) => {
+                tracing::debug!(
+                    object = key,
+                    bytes = uploaded.size,
+                    parts = uploaded.parts,
+                    copy_ms = started.elapsed().as_millis() as u64,
+                    "archive copied into S3"
+                );
+                uploaded
+            }
             Err(e) if e.is_storage() => return all_failed("STORAGE_FAILED", e.to_string()),
             Err(e) => {
                 tracing::warn!(error = %e, try_no = downloads, "an archive download failed");

@@ -9,6 +9,7 @@ use wix_media_archiver::{app::App, entry::lambda, logging};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init(std::io::stdout);
+    wix_media_archiver::storage::upload::release_part_buffers();
     let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(e) => {

@@ -10,12 +10,15 @@ use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
 };
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use futures_util::stream::{Stream, StreamExt};
+use tokio::task::{JoinError, JoinSet};
+use tracing::Instrument;
 
 use super::{crc32_base64, store_error, Store, StoreError};
 
-/// Parts sent at once while the next one fills.
-pub const PARTS_IN_FLIGHT: usize = 2;
+/// Parts sent at once while the next one fills: enough to keep S3 busy while the download
+/// goes on (the AWS CLI sends up to 10), few enough for the memory target.
+pub const PARTS_IN_FLIGHT: usize = 4;
 /// The default part size: small enough to keep memory low, large enough for S3's 5 MiB
 /// minimum and for 80 GB in the first 10,000 parts.
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
@@ -26,6 +29,18 @@ const MAX_PARTS: u32 = 10_000;
 const PARTS_PER_SIZE: u32 = 1000;
 /// The largest part size the growth reaches.
 const MAX_PART_SIZE: usize = 1024 * 1024 * 1024;
+
+/// Makes glibc give every part buffer (megabytes) its own mapping, returned to the system
+/// when the part is sent. Left to itself glibc raises its mapping threshold to the size of
+/// the first such buffer freed, then carves later ones out of the heap, which keeps growing
+/// with the object's size: a 5 GiB copy held a fifth more memory than a 100 MiB one.
+pub fn release_part_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a setting of the allocator; 1 MiB is a valid threshold.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+    }
+}
 
 /// What was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +128,16 @@ impl Drop for Open {
     }
 }
 
+/// A part's task as it ended; a panicked or cancelled task is a failed part.
+fn joined(done: Result<Result<CompletedPart, StoreError>, JoinError>, key: &str) -> Result<CompletedPart, StoreError> {
+    done.map_err(|e| StoreError {
+        operation: "UploadPart",
+        key: key.to_owned(),
+        reason: format!("the part's task ended early: {e}"),
+        code: None,
+    })?
+}
+
 async fn abort(store: &Store, key: &str, upload_id: &str) {
     let result = store
         .client()
@@ -142,7 +167,6 @@ impl Store {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        use tracing::Instrument;
         let span = tracing::info_span!("s3_upload", kind = "multipart", bytes = tracing::field::Empty);
         let uploaded = self
             .upload_stream_unspanned(key, content_type, expected_len, part_size, source)
@@ -167,15 +191,21 @@ impl Store {
         E: std::fmt::Display,
     {
         let plan = PartPlan::new(part_size, expected_len);
+        // One pass over the bytes: each part's CRC-32 as it fills, folded into the object's.
         let mut hasher = crc32fast::Hasher::new();
+        let mut part_hasher = crc32fast::Hasher::new();
         let mut total: u64 = 0;
-        let mut buf = BytesMut::new();
+        // Each part fills a buffer of exactly its size, so memory is the parts in flight plus
+        // the one filling, never a doubled allocation.
+        let mut buf = BytesMut::with_capacity(plan.size(1).min(expected_len.unwrap_or(u64::MAX) as usize));
         let mut open: Option<Open> = None;
         let mut next_part: u32 = 1;
-        let mut in_flight = FuturesUnordered::new();
+        // Parts upload as tasks of their own, so they progress while the download goes on
+        // (dropping the set, on any early return, cancels them).
+        let mut in_flight: JoinSet<Result<CompletedPart, StoreError>> = JoinSet::new();
         let mut completed: Vec<CompletedPart> = Vec::new();
         loop {
-            let chunk = match source.next().await {
+            let mut chunk = match source.next().await {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(e)) => {
                     return Err(UploadError::Source {
@@ -191,23 +221,34 @@ impl Store {
                     expected: expected_len.unwrap_or(0),
                 });
             }
-            hasher.update(&chunk);
-            buf.extend_from_slice(&chunk);
-            while buf.len() >= plan.size(next_part) {
+            while !chunk.is_empty() {
+                let size = plan.size(next_part);
+                let take = chunk.len().min(size - buf.len());
+                let piece = chunk.split_to(take);
+                part_hasher.update(&piece);
+                buf.extend_from_slice(&piece);
+                if buf.len() < size {
+                    continue;
+                }
                 if next_part > MAX_PARTS {
                     return Err(UploadError::TooLarge);
                 }
-                let part = buf.split_to(plan.size(next_part)).freeze();
+                let part = std::mem::replace(&mut buf, BytesMut::with_capacity(plan.size(next_part + 1))).freeze();
+                let part_crc = std::mem::take(&mut part_hasher);
+                hasher.combine(&part_crc);
                 if open.is_none() {
                     open = Some(self.create_upload(key, content_type).await?);
                 }
                 while in_flight.len() >= PARTS_IN_FLIGHT {
-                    if let Some(done) = in_flight.next().await {
-                        completed.push(done?);
+                    if let Some(done) = in_flight.join_next().await {
+                        completed.push(joined(done, key)?);
                     }
                 }
                 let upload_id = open.as_ref().map(|o| o.upload_id.clone()).unwrap_or_default();
-                in_flight.push(self.upload_part(key, upload_id, next_part, part));
+                in_flight.spawn(
+                    self.upload_part(key, upload_id, next_part, part, part_crc.finalize())
+                        .instrument(tracing::Span::current()),
+                );
                 next_part += 1;
             }
         }
@@ -216,6 +257,8 @@ impl Store {
                 return Err(UploadError::Short { got: total, expected });
             }
         }
+        let last_crc = part_hasher.clone().finalize();
+        hasher.combine(&part_hasher);
         let crc32 = hasher.finalize();
         let checksum = crc32_base64(crc32);
         let Some(mut upload) = open else {
@@ -231,11 +274,14 @@ impl Store {
             if next_part > MAX_PARTS {
                 return Err(UploadError::TooLarge);
             }
-            in_flight.push(self.upload_part(key, upload.upload_id.clone(), next_part, buf.freeze()));
+            in_flight.spawn(
+                self.upload_part(key, upload.upload_id.clone(), next_part, buf.freeze(), last_crc)
+                    .instrument(tracing::Span::current()),
+            );
             next_part += 1;
         }
-        while let Some(done) = in_flight.next().await {
-            completed.push(done?);
+        while let Some(done) = in_flight.join_next().await {
+            completed.push(joined(done, key)?);
         }
         completed.sort_by_key(|p| p.part_number());
         self.client()
@@ -297,11 +343,12 @@ impl Store {
         upload_id: String,
         number: u32,
         body: Bytes,
+        crc32: u32,
     ) -> impl std::future::Future<Output = Result<CompletedPart, StoreError>> + use<> {
         let store = self.clone();
         let key = key.to_owned();
         async move {
-            let crc = crc32_base64(crc32fast::hash(&body));
+            let crc = crc32_base64(crc32);
             let out = store
                 .client()
                 .upload_part()

@@ -17,6 +17,7 @@
 mod ideal;
 mod jobs;
 mod peer;
+mod storage;
 mod workloads;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,14 @@ benchmarks:
   job-async       POST /archives with 100,000 IDs and `async: true` as a job, polled until
                   done; then the 202 of --runs x 40 small async requests (p50/p99, warm)
   jobs            job-backup and job-async
+  store-archive   one archive of 100 MiB and one of 5 GiB streamed into moto's S3 by a stored
+                  backup: peak memory; side by side with `curl -s <link> | aws s3 cp -`; the
+                  download alone and moto's ingest alone as the pair's bounds (MOTO_URL)
+  store-backup    a stored backup of 50,000 files of 20 kB (--files N); ideal = its Wix calls'
+                  best schedule, or the listing then its bytes at the pair's bound
+  incremental     a full stored backup of 50,000 files, 1 % changed, the incremental one
+  restore         1,000 files backed up, deleted from Wix, restored (--files N, --budget N)
+  storage         the four above
   all             all of the above
 flags:
   --runs N        invocations per end-to-end benchmark (default 5; the median is reported);
@@ -123,7 +132,8 @@ fn parse_args() -> Result<Options, String> {
             "--budget" => budget = number(&value("--budget")?)?.clamp(1, 1_000_000) as u32,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             "rate-bound" | "latency-bound" | "backup" | "cold-start" | "window-100" | "window-300" | "bucket-300"
-            | "backup-window" | "pacing" | "all" | "job-backup" | "job-async" | "jobs"
+            | "backup-window" | "pacing" | "all" | "job-backup" | "job-async" | "jobs" | "store-archive"
+            | "store-backup" | "incremental" | "restore" | "storage"
                 if bench.is_none() =>
             {
                 bench = Some(arg)
@@ -220,6 +230,19 @@ async fn main() {
         }
         if jobs || options.bench == "job-async" {
             summary.extend(jobs::archives(&options, options.files.unwrap_or(100_000), options.budget).await?);
+        }
+        let stored = options.bench == "storage";
+        if stored || options.bench == "store-archive" {
+            summary.extend(storage::archive(&options).await?);
+        }
+        if stored || options.bench == "store-backup" {
+            summary.extend(storage::backup(&options).await?);
+        }
+        if stored || options.bench == "incremental" {
+            summary.extend(storage::incremental(&options).await?);
+        }
+        if stored || options.bench == "restore" {
+            summary.extend(storage::restore(&options).await?);
         }
         Ok(())
     }
