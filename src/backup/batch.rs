@@ -154,7 +154,7 @@ async fn store_archive(env: &BatchEnv<'_>, backup_id: &str, key: &str, files: &[
                 }
             }
         };
-        match read_directory(env.store, key, uploaded.size).await {
+        match read_uploaded_directory(env.store, key, &uploaded).await {
             Ok(entries) => return matched(backup_id, key, files, &entries, &uploaded),
             Err(DirectoryError::Storage(e)) => return all_failed("STORAGE_FAILED", e.to_string()),
             Err(DirectoryError::Zip(e)) => {
@@ -248,14 +248,44 @@ pub async fn read_directory(store: &Store, key: &str, size: u64) -> Result<Vec<E
         .await
         .map_err(DirectoryError::Storage)?;
     let total = if total == 0 { size } else { total };
-    let tail_start = total - tail.len() as u64;
-    let directory = match zipdir::locate(&tail, total).map_err(DirectoryError::Zip)? {
+    directory_from_tail(store, key, tail, total).await
+}
+
+/// The directory of an archive just uploaded, from the end of the stream the upload kept:
+/// S3 checked the object's full CRC-32 against what streamed, so the bytes are the stored
+/// ones. Only a directory longer than the kept tail is read back from S3.
+pub async fn read_uploaded_directory(
+    store: &Store,
+    key: &str,
+    uploaded: &Uploaded,
+) -> Result<Vec<Entry>, DirectoryError> {
+    directory_from_tail(store, key, uploaded.tail.clone(), uploaded.size).await
+}
+
+async fn directory_from_tail(
+    store: &Store,
+    key: &str,
+    tail: bytes::Bytes,
+    total: u64,
+) -> Result<Vec<Entry>, DirectoryError> {
+    let tail_start = total
+        .checked_sub(tail.len() as u64)
+        .ok_or(DirectoryError::Zip(ZipError::Damaged(
+            "the tail is longer than the archive",
+        )))?;
+    // The end record is looked for where a zip may put it (its last 64 KiB and a bit); a
+    // longer kept tail only spares reading the directory back.
+    let search = tail.len().saturating_sub(zipdir::TAIL_LEN as usize);
+    let directory = match zipdir::locate(&tail[search..], total).map_err(DirectoryError::Zip)? {
         Located::Directory(d) => d,
         Located::Zip64RecordAt(at) => {
-            let record = store
-                .get_range(key, at, at + 56)
-                .await
-                .map_err(DirectoryError::Storage)?;
+            let record = match at.checked_sub(tail_start) {
+                Some(rel) if rel as usize + 56 <= tail.len() => tail.slice(rel as usize..rel as usize + 56),
+                _ => store
+                    .get_range(key, at, at + 56)
+                    .await
+                    .map_err(DirectoryError::Storage)?,
+            };
             zipdir::parse_zip64_record(&record).map_err(DirectoryError::Zip)?
         }
     };

@@ -52,6 +52,45 @@ pub struct Uploaded {
     pub checksum: String,
     /// Parts of the multipart upload (0: one PutObject).
     pub parts: u32,
+    /// The last bytes of the object (up to [`TAIL_KEPT`]), kept as they streamed past: a
+    /// zip's directory is read from them without reading the object back.
+    pub tail: Bytes,
+}
+
+/// The most of an object's end an upload keeps ([`Uploaded::tail`]): a zip's end records
+/// and a directory of a few thousand entries.
+pub const TAIL_KEPT: usize = 1024 * 1024;
+
+/// The last [`TAIL_KEPT`] bytes of a stream, as the pieces it came in (no copy until the end).
+#[derive(Default)]
+struct Tail {
+    pieces: std::collections::VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Tail {
+    fn push(&mut self, piece: Bytes) {
+        self.len += piece.len();
+        self.pieces.push_back(piece);
+        while let Some(front) = self.pieces.front() {
+            if self.len - front.len() < TAIL_KEPT {
+                break;
+            }
+            self.len -= front.len();
+            self.pieces.pop_front();
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.len.min(TAIL_KEPT));
+        let mut skip = self.len.saturating_sub(TAIL_KEPT);
+        for piece in self.pieces {
+            let from = skip.min(piece.len());
+            skip -= from;
+            out.extend_from_slice(&piece[from..]);
+        }
+        out.freeze()
+    }
 }
 
 /// Why nothing was stored.
@@ -194,6 +233,7 @@ impl Store {
         // One pass over the bytes: each part's CRC-32 as it fills, folded into the object's.
         let mut hasher = crc32fast::Hasher::new();
         let mut part_hasher = crc32fast::Hasher::new();
+        let mut tail = Tail::default();
         let mut total: u64 = 0;
         // Each part fills a buffer of exactly its size, so memory is the parts in flight plus
         // the one filling, never a doubled allocation.
@@ -227,6 +267,7 @@ impl Store {
                 let piece = chunk.split_to(take);
                 part_hasher.update(&piece);
                 buf.extend_from_slice(&piece);
+                tail.push(piece);
                 if buf.len() < size {
                     continue;
                 }
@@ -268,6 +309,7 @@ impl Store {
                 crc32,
                 checksum,
                 parts: 0,
+                tail: tail.into_bytes(),
             });
         };
         if !buf.is_empty() {
@@ -301,6 +343,7 @@ impl Store {
             crc32,
             checksum,
             parts: next_part - 1,
+            tail: tail.into_bytes(),
         })
     }
 
@@ -374,6 +417,30 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_of_the_stream_whatever_the_pieces() {
+        let data: Vec<u8> = (0..3 * TAIL_KEPT + 12_345).map(|i| (i % 251) as u8).collect();
+        for piece_len in [1000, 64 * 1024, TAIL_KEPT - 1, TAIL_KEPT + 7] {
+            let mut tail = Tail::default();
+            for piece in data.chunks(piece_len) {
+                tail.push(Bytes::copy_from_slice(piece));
+                assert!(
+                    tail.len < TAIL_KEPT + piece_len,
+                    "holds at most one piece beyond the tail"
+                );
+            }
+            assert_eq!(
+                tail.into_bytes(),
+                &data[data.len() - TAIL_KEPT..],
+                "pieces of {piece_len}"
+            );
+        }
+        let mut short = Tail::default();
+        short.push(Bytes::from_static(b"abc"));
+        short.push(Bytes::from_static(b"de"));
+        assert_eq!(short.into_bytes(), &b"abcde"[..]);
+    }
 
     #[test]
     fn parts_fit_the_limit_for_any_size() {
