@@ -111,6 +111,7 @@ async fn a_library_of_12000_files_is_copied_into_the_bucket_checked_and_indexed(
     }
     let client = moto::s3().await;
     let mut archives = 0;
+    let mut multipart = 0;
     for (key, files) in &objects {
         let head = client
             .head_object()
@@ -125,6 +126,15 @@ async fn a_library_of_12000_files_is_copied_into_the_bucket_checked_and_indexed(
             Some(checksum.split('-').next().unwrap()),
             files[0].object_checksum.as_deref()
         );
+        // The recorded checksum is the CRC-32 of the bytes S3 holds (the parts' CRCs folded
+        // into the object's as they streamed).
+        let stored_bytes = moto::get(BUCKET, key).await;
+        use base64::Engine as _;
+        let actual = base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(&stored_bytes).to_be_bytes());
+        assert_eq!(files[0].object_checksum.as_deref(), Some(actual.as_str()), "{key}");
+        if stored_bytes.len() > 512 * 1024 {
+            multipart += 1;
+        }
         if key.contains("/archives/") {
             archives += 1;
             let zip = zip_contents(key).await;
@@ -151,6 +161,7 @@ async fn a_library_of_12000_files_is_copied_into_the_bucket_checked_and_indexed(
     }
     let public = library.files.iter().filter(ready).filter(|f| !f.private).count();
     assert_eq!(archives, public.div_ceil(1000), "the fewest archives");
+    assert!(multipart > 0, "some object went up in several parts");
 
     let latest: Value =
         serde_json::from_slice(&moto::get(BUCKET, &format!("{}latest.json", site_prefix())).await).unwrap();
