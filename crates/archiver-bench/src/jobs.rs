@@ -29,9 +29,9 @@ const WORKERS: usize = 3;
 
 /// The moto endpoint, and the AWS variables pointing this process's SDK (and the
 /// functions') at it.
-fn moto_env() -> Result<Vec<(String, String)>, String> {
+pub(crate) fn moto_env() -> Result<Vec<(String, String)>, String> {
     let url = std::env::var("MOTO_URL").map_err(|_| {
-        "MOTO_URL is unset: the job benchmarks need a moto server (scripts/bench starts one)".to_owned()
+        "MOTO_URL is unset: the job and storage benchmarks need a moto server (scripts/bench starts one)".to_owned()
     })?;
     Ok([
         ("AWS_ENDPOINT_URL", url.as_str()),

@@ -29,25 +29,15 @@ const PREFIX: &str = "wix-media-archiver/";
 /// count beside the calls without filling moto's disk.
 const LIBRARY_FILE_BYTES: u64 = 20_000;
 
-fn moto_url() -> Result<String, String> {
-    std::env::var("MOTO_URL").map_err(|_| {
-        "MOTO_URL is unset: the storage benchmarks need a moto server (scripts/bench starts one)".to_owned()
-    })
-}
-
 /// Points this process's SDK (and the functions it starts) at moto, empties moto and
 /// creates the bucket; the AWS part of the function's environment.
 async fn fresh_bucket() -> Result<(Vec<(String, String)>, aws_sdk_s3::Client), String> {
-    let url = moto_url()?;
-    let aws: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", url.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    let aws = crate::jobs::moto_env()?;
+    let url = aws
+        .iter()
+        .find(|(k, _)| k == "AWS_ENDPOINT_URL")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     for (k, v) in &aws {
         std::env::set_var(k, v);
     }
