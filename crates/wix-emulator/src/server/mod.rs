@@ -171,11 +171,12 @@ impl State {
         Some(files::file_json(&store.view(slot), &site))
     }
 
-    fn record(&self, mut call: CallRecord) -> u64 {
+    /// Logs a call that arrived at `arrival` (its headers read).
+    fn record(&self, mut call: CallRecord, arrival: Instant) -> u64 {
+        call.at_ms = arrival.saturating_duration_since(self.started).as_millis() as u64;
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        call.at_ms = self.started.elapsed().as_millis() as u64;
         inner.calls.push((seq, call));
         seq
     }
@@ -305,6 +306,9 @@ fn control(state: &State, method: &Method, path: &str, body: &[u8]) -> Option<Re
     Some(respond::json_resp(200, &json!({ "files": files })))
 }
 
+/// The resolution of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 /// Returning `Err` makes hyper close the connection without writing a response.
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, BoxError> {
     let arrival = Instant::now();
@@ -324,16 +328,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, BoxEr
     } else {
         !api
     };
-    let seq = state.record(CallRecord {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        status: 0,
-        fault: None,
-        file_ids,
-        at_ms: 0,
-        auth_ok,
-    });
+    let seq = state.record(
+        CallRecord {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            status: 0,
+            fault: None,
+            file_ids,
+            at_ms: 0,
+            auth_ok,
+        },
+        arrival,
+    );
 
     if let Some(resp) = control(&state, &method, &path, &body) {
         let resp = with_request_id(&state, resp);
@@ -352,8 +359,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, BoxEr
     if let Some((_, label)) = &fault {
         state.finish(seq, 0, Some(label.clone()), None);
     }
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    // The latency is Wix's answer time, counted from the request's arrival: the time this
+    // emulator takes to read and answer it stands in for Wix's own work, which is not done
+    // on the caller's machine, so it is inside the latency, not added to it.
+    let answer_at = arrival + latency;
+    // tokio's timer rounds a deadline up to its next millisecond tick and fires it on the
+    // driver's next turn; asking for a millisecond less puts the answer at the latency on
+    // average instead of about a millisecond past it.
+    let wake_at = answer_at
+        .checked_sub(TIMER_TICK)
+        .filter(|_| latency > TIMER_TICK)
+        .unwrap_or(answer_at);
+    if fault.is_some() && !latency.is_zero() {
+        tokio::time::sleep_until(wake_at.into()).await;
     }
     let resp = match fault.map(|(f, _)| f) {
         Some(Fault::Drop) => return Err("connection dropped by a fault".into()),
@@ -389,6 +407,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, BoxEr
             (resp, Some(auth))
         }
     };
+    if !latency.is_zero() {
+        tokio::time::sleep_until(wake_at.into()).await;
+    }
     let resp = with_request_id(&state, resp);
     state.finish(seq, resp.status().as_u16(), None, auth);
     Ok(resp)
