@@ -354,6 +354,9 @@ impl WixClient {
         let burst = self.limiter.burst_before(started);
         let after = Smoothing::after_429(before, self.limiter.per_minute(), started, burst);
         *smoothing = Some(after);
+        if before != Some(after) {
+            self.limiter.bucket_empty_now(after);
+        }
         if before.is_none() {
             tracing::info!(
                 per_minute = after.per_minute as u64,

@@ -103,6 +103,9 @@ struct Pace {
     /// The theoretical arrival time of a bucket refilling at the pace of each start (the
     /// budget's, or the smoothing's): it remembers starts the window has forgotten.
     tat: Option<Instant>,
+    /// When a 429 last showed Wix's bucket empty: starts before it no longer count in the
+    /// bucket (the refused ones took no token, and the rest are in the emptiness).
+    bucket_since: Option<Instant>,
 }
 
 /// How an invocation wants its calls spaced; held in its [`super::CallContext`].
@@ -184,7 +187,7 @@ impl Limiter {
         if let Some(shared) = &self.shared {
             match self.shared_slot(shared, latest_start, smooth).await {
                 Ok(Some(slot)) => {
-                    tokio::time::sleep_until(slot).await;
+                    wait_for(slot).await;
                     return Ok(CallPermit {
                         _permit: permit,
                         started: slot,
@@ -209,7 +212,7 @@ impl Limiter {
             pace.note_start(slot, interval(self.per_minute, smooth));
             slot
         };
-        tokio::time::sleep_until(slot).await;
+        wait_for(slot).await;
         Ok(CallPermit {
             _permit: permit,
             started: slot,
@@ -265,6 +268,18 @@ impl Limiter {
         if pace.paused_until.is_none_or(|p| p < until) {
             pace.paused_until = Some(until);
         }
+    }
+
+    /// Wix answered 429 and the pace is now `smooth`: its bucket is empty at this moment,
+    /// whatever the starts before suggested, so its next token comes one interval on and
+    /// the burst refills from here. (Counting the starts before would count the refused
+    /// ones, which took no token, and hold the pace back by seconds.)
+    pub fn bucket_empty_now(&self, smooth: Smoothing) {
+        let now = Instant::now();
+        let interval = interval(self.per_minute(), Some(smooth));
+        let mut pace = self.state.lock().expect("pace lock");
+        pace.bucket_since = Some(now);
+        pace.tat = Some(now + interval.mul_f64(smooth.burst.max(1.0)));
     }
 
     /// About how long `calls` more starts take from now, at the window's pace (or evenly
@@ -327,7 +342,8 @@ impl Pace {
     fn bucket_slot(&self, now: Instant, s: Smoothing) -> Instant {
         let interval = WINDOW.div_f64(s.per_minute.max(0.01));
         let mut tat: Option<Instant> = None;
-        for start in &self.starts {
+        let since = self.bucket_since;
+        for start in self.starts.iter().filter(|s| since.is_none_or(|t| **s >= t)) {
             tat = Some(tat.map_or(*start, |t| t.max(*start)) + interval);
         }
         let tat = match (tat, self.tat) {
@@ -392,6 +408,15 @@ impl Smoothing {
             },
             Some(s) => s,
         }
+    }
+}
+
+/// Sleeps until `slot` if it is still ahead. A start that is already due goes at once:
+/// tokio's timer rounds a deadline up to its next millisecond tick and fires it on the
+/// driver's next turn, which would hold every free call back by up to a millisecond or two.
+async fn wait_for(slot: Instant) {
+    if slot > Instant::now() {
+        tokio::time::sleep_until(slot).await;
     }
 }
 
@@ -526,13 +551,26 @@ mod tests {
         assert_eq!(limiter.burst_before(t0), 1.0, "no start before the first");
         let smooth = Smoothing::after_429(None, 60, t0, 4.0);
         assert_eq!(smooth.burst, 4.0);
-        // The bucket (1 a second, 4 at once) is empty after those 20 starts until 20 s less
-        // the burst's tolerance: one a second from 17 s; after 10 s idle, 4 at once.
+        // Without knowing the bucket is empty, the 20 starts (refused ones among them) at 1
+        // a second hold the next start until 20 s less the burst's tolerance: 17 s.
+        let held = Limiter::new(20, 60);
+        for _ in 0..20 {
+            drop(held.acquire(None, || None).await.unwrap());
+        }
+        assert_eq!(
+            held.acquire(None, || Some(smooth)).await.unwrap().started - t0,
+            Duration::from_secs(17)
+        );
+        // The 429 arrives a little later and says the bucket (1 a second, 4 at once) is empty
+        // then: one a second from a second after it; after idling, 4 at once.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let emptied = Instant::now();
+        limiter.bucket_empty_now(smooth);
         let mut starts = Vec::new();
         for _ in 0..3 {
-            starts.push((limiter.acquire(None, || Some(smooth)).await.unwrap().started - t0).as_secs());
+            starts.push((limiter.acquire(None, || Some(smooth)).await.unwrap().started - emptied).as_secs());
         }
-        assert_eq!(starts, vec![17, 18, 19]);
+        assert_eq!(starts, vec![1, 2, 3]);
         tokio::time::sleep_until(t0 + Duration::from_secs(30)).await;
         let mut burst = Vec::new();
         for _ in 0..5 {
