@@ -27,8 +27,12 @@ use crate::zipdir::{self, Entry};
 
 /// How long Wix has to fetch a presigned URL.
 const PRESIGNED_FOR: Duration = Duration::from_secs(15 * 60);
-/// Files read from S3 and offered to Wix at once.
-const AT_ONCE: usize = 3;
+/// Files of one batch read from S3 and offered to Wix at once.
+const AT_ONCE: usize = 8;
+/// Files streamed through an upload of their own (entries over [`SMALL_ENTRY`], private
+/// files) at once in this process, whatever the batches: each may hold a few upload parts
+/// in memory.
+static STREAMING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 /// Pause between looks at the files still `PENDING`.
 const POLL_EVERY: Duration = Duration::from_millis(500);
 /// Most recipients of a restore report.
@@ -207,17 +211,26 @@ pub struct RestoreOutcome {
 
 /// Files put back by one batch.
 pub const FILES_PER_BATCH: usize = 50;
+/// Batches under way at once in one invocation: while some wait for Wix to finish their
+/// imports, the others' files are offered, so the import pace is not left idle. Small
+/// entries cost little memory (a span of at most 8 MiB a batch); large files are bounded
+/// process-wide ([`STREAMING`]).
+const BATCHES_AT_ONCE: usize = 6;
 
 /// Runs a restore in this invocation: the plan, every batch, the end (the mail, if asked, is
 /// the caller's).
 pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
     let plan = plan(env, options).await?;
-    let mut outcomes = Vec::with_capacity(plan.batches.len());
     crate::progress::planned(plan.batches.len(), plan.batches.iter().map(|b| b.lines.len()).sum());
-    for batch in &plan.batches {
-        outcomes.push(run_batch(env, &plan.restore_id, batch).await);
-        crate::progress::batch_done(batch.lines.len(), 0);
-    }
+    let outcomes = stream::iter(&plan.batches)
+        .map(|batch| async {
+            let outcome = run_batch(env, &plan.restore_id, batch).await;
+            crate::progress::batch_done(batch.lines.len(), 0);
+            outcome
+        })
+        .buffered(BATCHES_AT_ONCE)
+        .collect()
+        .await;
     Ok(finish(env, &plan, outcomes).await)
 }
 
@@ -341,13 +354,15 @@ pub async fn plan(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<Rest
 /// has it.
 pub async fn run_batch(env: &RestoreEnv<'_>, restore_id: &str, batch: &RestoreBatch) -> RestoreOutcome {
     let directories = DirectoryCache::default();
-    let offered: Vec<(&ManifestLine, Result<Offered, LineError>)> = stream::iter(batch.lines.iter())
+    let (lines, wanted) = in_storage_order(env.store, &directories, &batch.lines).await;
+    let spans = Spans::new(wanted);
+    let offered: Vec<(&ManifestLine, Result<Offered, LineError>)> = stream::iter(lines)
         .map(|l| {
             let folder = batch.folders.get(&l.folder_path).cloned();
-            let directories = &directories;
+            let (directories, spans) = (&directories, &spans);
             async move {
                 let result = match folder {
-                    Some(Ok(folder)) => offer(env, restore_id, l, &folder, directories).await,
+                    Some(Ok(folder)) => offer(env, restore_id, l, &folder, directories, spans).await,
                     Some(Err(e)) => Err(e),
                     None => Err(error("WIX_UNAVAILABLE", "its folder could not be made")),
                 };
@@ -614,13 +629,42 @@ impl Folders {
     }
 }
 
+/// An archive's directory as a restore reads it: its entries, and where each entry's bytes
+/// end (the next entry's local header, or the object's end for the last).
+struct Archive {
+    entries: Vec<Entry>,
+    /// Local header offsets, sorted, then the object's size.
+    bounds: Vec<u64>,
+}
+
+impl Archive {
+    fn new(entries: Vec<Entry>, size: u64) -> Self {
+        let mut bounds: Vec<u64> = entries.iter().map(|e| e.local_header_offset).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        bounds.push(size);
+        Archive { entries, bounds }
+    }
+
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// Where the bytes of the entry whose local header is at `offset` end: its header, name,
+    /// extra field, data and data descriptor all lie before it.
+    fn end_of(&self, offset: u64) -> u64 {
+        let i = self.bounds.partition_point(|b| *b <= offset);
+        self.bounds.get(i).copied().unwrap_or(offset)
+    }
+}
+
 #[derive(Default)]
 struct DirectoryCache {
-    entries: tokio::sync::Mutex<HashMap<String, std::sync::Arc<Vec<Entry>>>>,
+    entries: tokio::sync::Mutex<HashMap<String, std::sync::Arc<Archive>>>,
 }
 
 impl DirectoryCache {
-    async fn get(&self, store: &Store, object: &str) -> Result<std::sync::Arc<Vec<Entry>>, String> {
+    async fn get(&self, store: &Store, object: &str) -> Result<std::sync::Arc<Archive>, String> {
         if let Some(e) = self.entries.lock().await.get(object) {
             return Ok(e.clone());
         }
@@ -630,15 +674,131 @@ impl DirectoryCache {
             .map_err(|e| e.to_string())?
             .ok_or("the backup's object is missing from the bucket")?
             .size;
-        let entries = std::sync::Arc::new(read_directory(store, object, size).await.map_err(|e| e.to_string())?);
-        self.entries.lock().await.insert(object.to_owned(), entries.clone());
-        Ok(entries)
+        let entries = read_directory(store, object, size).await.map_err(|e| e.to_string())?;
+        let archive = std::sync::Arc::new(Archive::new(entries, size));
+        self.entries.lock().await.insert(object.to_owned(), archive.clone());
+        Ok(archive)
     }
+}
+
+/// Entries up to this compressed size are read with their neighbours in one ranged GET
+/// ([`Spans`]); larger ones are streamed from S3 on their own.
+const SMALL_ENTRY: u64 = 1024 * 1024;
+/// The most one [`Spans`] read holds.
+const SPAN_MAX: u64 = 8 * 1024 * 1024;
+/// The most bytes of entries not restored that one span may carry between two that are.
+const SPAN_GAP_MAX: u64 = 256 * 1024;
+
+/// The small entries of one batch, read a run at a time: the entries a batch restores from
+/// one archive usually lie next to each other in it, and one ranged GET for a run of them
+/// costs one request and one first byte instead of two for each file. Holds one span (at
+/// most [`SPAN_MAX`]) at a time; the batch offers its files in the order they lie in S3.
+struct Spans {
+    /// Per object, the local header offsets of the small entries this batch restores, sorted.
+    wanted: HashMap<String, Vec<u64>>,
+    current: tokio::sync::Mutex<Option<Span>>,
+}
+
+struct Span {
+    object: String,
+    start: u64,
+    bytes: bytes::Bytes,
+}
+
+impl Spans {
+    fn new(wanted: HashMap<String, Vec<u64>>) -> Self {
+        Spans {
+            wanted,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The bytes of the entry at `offset` of `object`, from its local header to where its
+    /// bytes end, read with the run of wanted entries that follows it.
+    async fn entry(
+        &self,
+        store: &Store,
+        object: &str,
+        archive: &Archive,
+        offset: u64,
+    ) -> Result<bytes::Bytes, crate::storage::StoreError> {
+        let end = archive.end_of(offset);
+        let mut current = self.current.lock().await;
+        if let Some(span) = current.as_ref() {
+            if span.object == object && span.start <= offset && end <= span.start + span.bytes.len() as u64 {
+                return Ok(span
+                    .bytes
+                    .slice((offset - span.start) as usize..(end - span.start) as usize));
+            }
+        }
+        let wanted = self.wanted.get(object).map_or(&[][..], Vec::as_slice);
+        let bytes = store
+            .get_range(object, offset, span_end(archive, wanted, offset))
+            .await?;
+        let entry = bytes.slice(0..((end - offset) as usize).min(bytes.len()));
+        *current = Some(Span {
+            object: object.to_owned(),
+            start: offset,
+            bytes,
+        });
+        Ok(entry)
+    }
+}
+
+/// Where a span read from the entry at `offset` ends: past the wanted entries that follow it,
+/// as long as the span stays within [`SPAN_MAX`] and skips at most [`SPAN_GAP_MAX`] between
+/// two of them; always past the entry itself.
+fn span_end(archive: &Archive, wanted: &[u64], offset: u64) -> u64 {
+    let mut end = archive.end_of(offset);
+    for next in wanted.iter().skip_while(|o| **o <= offset) {
+        let next_end = archive.end_of(*next);
+        if next.saturating_sub(end) > SPAN_GAP_MAX || next_end - offset > SPAN_MAX {
+            break;
+        }
+        end = next_end;
+    }
+    end
+}
+
+/// The batch's lines in the order their bytes lie in S3 (by object, then offset), and the
+/// small entries' offsets for [`Spans`]. A line whose archive cannot be read keeps its place
+/// at the end of its object; its offer reports why.
+async fn in_storage_order<'a>(
+    store: &Store,
+    directories: &DirectoryCache,
+    lines: &'a [ManifestLine],
+) -> (Vec<&'a ManifestLine>, HashMap<String, Vec<u64>>) {
+    let mut keyed: Vec<(&str, u64, &ManifestLine)> = Vec::with_capacity(lines.len());
+    let mut wanted: HashMap<String, Vec<u64>> = HashMap::new();
+    for line in lines {
+        let object = line.object.as_deref().unwrap_or_default();
+        let entry = match &line.entry {
+            Some(name) => match directories.get(store, object).await {
+                Ok(archive) => archive.entry(name).cloned(),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let offset = entry.as_ref().map_or(u64::MAX, |e| e.local_header_offset);
+        if let Some(e) = entry.filter(|e| e.compressed_size <= SMALL_ENTRY) {
+            wanted.entry(object.to_owned()).or_default().push(e.local_header_offset);
+        }
+        keyed.push((object, offset, line));
+    }
+    for offsets in wanted.values_mut() {
+        offsets.sort_unstable();
+        offsets.dedup();
+    }
+    keyed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    (keyed.into_iter().map(|(_, _, l)| l).collect(), wanted)
 }
 
 struct Offered {
     new_file_id: String,
 }
+
+/// An entry's stored bytes as they are read: from a span, or streamed.
+type EntryBody = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send>>;
 
 /// Copies one file's bytes into a temporary object (checking its CRC-32) and asks Wix to
 /// import it from there.
@@ -648,6 +808,7 @@ async fn offer(
     line: &ManifestLine,
     folder: &str,
     directories: &DirectoryCache,
+    spans: &Spans,
 ) -> Result<Offered, LineError> {
     let object = line.object.as_deref().unwrap_or_default();
     let name = if line.display_name.is_empty() {
@@ -660,32 +821,45 @@ async fn offer(
         .key(&format!("restore-tmp/{restore_id}/{}/{name}", line.file_id));
     let part_size = env.store.settings().part_size;
     let storage = |e: String| error("STORAGE_FAILED", e);
+    let mut streaming = None;
     let uploaded = match &line.entry {
         Some(entry_name) => {
-            let entries = directories
+            let archive = directories
                 .get(env.store, object)
                 .await
                 .map_err(|e| error("CORRUPT", e))?;
-            let entry = entries
-                .iter()
-                .find(|e| e.name == *entry_name)
+            let entry = archive
+                .entry(entry_name)
                 .ok_or_else(|| error("CORRUPT", "the stored archive no longer holds this file's entry"))?
                 .clone();
-            let header = env
-                .store
-                .get_range(
-                    object,
-                    entry.local_header_offset,
-                    entry.local_header_offset + zipdir::LOCAL_HEADER_LEN,
+            let offset = entry.local_header_offset;
+            let body: EntryBody = if entry.compressed_size <= SMALL_ENTRY {
+                let bytes = spans
+                    .entry(env.store, object, &archive, offset)
+                    .await
+                    .map_err(|e| storage(e.to_string()))?;
+                let start = zipdir::data_offset(&entry, &bytes).map_err(|e| error("CORRUPT", e.to_string()))?;
+                let data = (start - offset)
+                    .checked_add(entry.compressed_size)
+                    .filter(|end| *end <= bytes.len() as u64)
+                    .map(|end| bytes.slice((start - offset) as usize..end as usize))
+                    .ok_or_else(|| error("CORRUPT", "the entry runs past the bytes stored for it"))?;
+                Box::pin(stream::once(std::future::ready(Ok(data))))
+            } else {
+                streaming = Some(STREAMING.acquire().await.expect("the semaphore is never closed"));
+                let header = env
+                    .store
+                    .get_range(object, offset, offset + zipdir::LOCAL_HEADER_LEN)
+                    .await
+                    .map_err(|e| storage(e.to_string()))?;
+                let start = zipdir::data_offset(&entry, &header).map_err(|e| error("CORRUPT", e.to_string()))?;
+                Box::pin(
+                    env.store
+                        .get_stream(object, Some((start, start + entry.compressed_size)))
+                        .await
+                        .map_err(|e| storage(e.to_string()))?,
                 )
-                .await
-                .map_err(|e| storage(e.to_string()))?;
-            let start = zipdir::data_offset(&entry, &header).map_err(|e| error("CORRUPT", e.to_string()))?;
-            let body = env
-                .store
-                .get_stream(object, Some((start, start + entry.compressed_size)))
-                .await
-                .map_err(|e| storage(e.to_string()))?;
+            };
             let result = match entry.method {
                 0 => {
                     env.store
@@ -713,6 +887,9 @@ async fn offer(
             result.map_err(|e| error("CORRUPT", format!("the stored copy could not be read: {e}")))?
         }
         None => {
+            if line.size_in_bytes.is_none_or(|n| n > SMALL_ENTRY) {
+                streaming = Some(STREAMING.acquire().await.expect("the semaphore is never closed"));
+            }
             let body = env
                 .store
                 .get_stream(object, None)
@@ -724,6 +901,7 @@ async fn offer(
                 .map_err(|e| error("CORRUPT", format!("the stored copy could not be read: {e}")))?
         }
     };
+    drop(streaming);
     if line
         .crc32
         .as_deref()
@@ -816,4 +994,65 @@ async fn await_ready(
         });
     }
     (ready, failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An archive of entries of `sizes` bytes each (header and data), back to back, then a
+    /// directory of 100 bytes.
+    fn archive(sizes: &[u64]) -> Archive {
+        let mut offset = 0;
+        let entries = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| {
+                let e = Entry {
+                    name: format!("f{i}"),
+                    crc32: 0,
+                    compressed_size: size - 40,
+                    size: size - 40,
+                    method: 0,
+                    local_header_offset: offset,
+                    flags: 0,
+                };
+                offset += size;
+                e
+            })
+            .collect();
+        Archive::new(entries, offset + 100)
+    }
+
+    #[test]
+    fn an_entry_ends_where_the_next_begins_and_the_last_at_the_object_end() {
+        let a = archive(&[1000, 2000, 500]);
+        assert_eq!(a.end_of(0), 1000);
+        assert_eq!(a.end_of(1000), 3000);
+        assert_eq!(a.end_of(3000), 3600, "the last one runs into the directory");
+    }
+
+    #[test]
+    fn a_span_covers_the_wanted_run_within_its_limits() {
+        const K: u64 = 1024;
+        let a = archive(&[100 * K, 100 * K, 100 * K, 300 * K, 100 * K, 100 * K]);
+        let at = |i: usize| a.entries[i].local_header_offset;
+        // Wanted 0, 1, 2: one span to the end of 2.
+        assert_eq!(span_end(&a, &[at(0), at(1), at(2)], at(0)), at(3));
+        // Wanted 0 and 2: entry 1 (100 KiB) is skipped within the span.
+        assert_eq!(span_end(&a, &[at(0), at(2)], at(0)), at(3));
+        // Wanted 2 and 4: entry 3 (300 KiB) is too much to carry; the span stops at 2.
+        assert_eq!(span_end(&a, &[at(2), at(4)], at(2)), at(3));
+        // Only what follows counts, and the entry itself is always covered.
+        assert_eq!(span_end(&a, &[at(0), at(5)], at(5)), a.end_of(at(5)));
+        assert_eq!(span_end(&a, &[], at(1)), at(2));
+        // The span stays within SPAN_MAX.
+        let big = archive(&[3 * 1024 * K, 3 * 1024 * K, 3 * 1024 * K]);
+        let all: Vec<u64> = big.entries.iter().map(|e| e.local_header_offset).collect();
+        assert_eq!(
+            span_end(&big, &all, 0),
+            all[2],
+            "two of 3 MiB fit in 8 MiB, three do not"
+        );
+    }
 }
