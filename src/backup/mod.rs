@@ -217,7 +217,7 @@ pub async fn start_job(
     let first = crate::jobs::claim(&store, &job_id, request_id, &request)
         .await
         .map_err(|e| BackupError::Failed(format!("the backup job could not be claimed: {e}")))?;
-    crate::jobs::start(engine, &job_id, crate::jobs::JobKind::Backup)
+    crate::jobs::start(engine, &job_id, crate::jobs::JobKind::Backup, first)
         .await
         .map_err(|e| BackupError::Failed(format!("the backup job could not be started: {e}")))?;
     tracing::info!(job_id, backup_id, first, "scheduled backup started as a job");

@@ -121,7 +121,7 @@ async fn start(
     };
     // Started even when the claim was there: a first attempt may have claimed and then
     // failed to start; the execution is named after the job, so it starts once.
-    jobs::start(engine, job_id, kind)
+    jobs::start(engine, job_id, kind, first)
         .await
         .map_err(|e| ApiError::Internal(format!("the job could not be started: {e}")))?;
     tracing::info!(job_id, first, "job accepted");

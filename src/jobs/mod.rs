@@ -136,10 +136,11 @@ pub async fn read_claim(store: &Store, job_id: &str) -> Result<Option<Claim>, Jo
     read_json(store, &key(store, job_id, "claim.json")).await
 }
 
-/// Starts the job's execution (named after the job) unless it runs already.
-pub async fn start(engine: &engine::Engine, job_id: &str, kind: JobKind) -> Result<(), JobError> {
+/// Starts the job's execution (named after the job) unless it runs already; `claimed_now`:
+/// its claim was made by this call ([`claim`] answered `true`).
+pub async fn start(engine: &engine::Engine, job_id: &str, kind: JobKind, claimed_now: bool) -> Result<(), JobError> {
     let input = serde_json::json!({ "job": JobRef { job_id: job_id.to_owned(), kind } }).to_string();
-    engine.start(job_id, &input).await?;
+    engine.start(job_id, &input, claimed_now).await?;
     Ok(())
 }
 
