@@ -369,8 +369,10 @@ async fn a_cursor_that_repeats_forever_is_stopped() {
 
 #[tokio::test]
 async fn a_deadline_shorter_than_the_work_gives_an_honest_partial_report() {
+    // About 185 calls (30 search pages, 3 archives, a link for each private file) at 200 ms
+    // and 4 in flight: some 15 s of work for a deadline of 10.
     let (h, _) = seeded(3000, &[("WIX_REQUESTS_PER_MINUTE", "600")]).await;
-    h.emulator.set_latency(Duration::from_millis(100));
+    h.emulator.set_latency(Duration::from_millis(200));
     let started = Instant::now();
     let body = wix_media_archiver::local::invoke(&h.app, &scheduled_event(), Some(Duration::from_secs(10)))
         .await
