@@ -768,17 +768,27 @@ async fn in_storage_order<'a>(
     directories: &DirectoryCache,
     lines: &'a [ManifestLine],
 ) -> (Vec<&'a ManifestLine>, HashMap<String, Vec<u64>>) {
+    // The directories of the batch's archives, a few at a time (a batch of scattered files
+    // may come from many archives).
+    let objects: HashSet<&str> = lines
+        .iter()
+        .filter(|l| l.entry.is_some())
+        .filter_map(|l| l.object.as_deref())
+        .collect();
+    let archives: HashMap<&str, std::sync::Arc<Archive>> = stream::iter(objects)
+        .map(|object| async move { (object, directories.get(store, object).await) })
+        .buffer_unordered(AT_ONCE)
+        .filter_map(|(object, archive)| std::future::ready(archive.ok().map(|a| (object, a))))
+        .collect()
+        .await;
     let mut keyed: Vec<(&str, u64, &ManifestLine)> = Vec::with_capacity(lines.len());
     let mut wanted: HashMap<String, Vec<u64>> = HashMap::new();
     for line in lines {
         let object = line.object.as_deref().unwrap_or_default();
-        let entry = match &line.entry {
-            Some(name) => match directories.get(store, object).await {
-                Ok(archive) => archive.entry(name).cloned(),
-                Err(_) => None,
-            },
-            None => None,
-        };
+        let entry = line
+            .entry
+            .as_deref()
+            .and_then(|name| archives.get(object)?.entry(name).cloned());
         let offset = entry.as_ref().map_or(u64::MAX, |e| e.local_header_offset);
         if let Some(e) = entry.filter(|e| e.compressed_size <= SMALL_ENTRY) {
             wanted.entry(object.to_owned()).or_default().push(e.local_header_offset);
