@@ -724,24 +724,30 @@ impl Spans {
     ) -> Result<bytes::Bytes, crate::storage::StoreError> {
         let end = archive.end_of(offset);
         let mut current = self.current.lock().await;
-        if let Some(span) = current.as_ref() {
-            if span.object == object && span.start <= offset && end <= span.start + span.bytes.len() as u64 {
-                return Ok(span
-                    .bytes
-                    .slice((offset - span.start) as usize..(end - span.start) as usize));
-            }
+        if let Some(bytes) = current.as_ref().and_then(|span| span.slice(object, offset, end)) {
+            return Ok(bytes);
         }
         let wanted = self.wanted.get(object).map_or(&[][..], Vec::as_slice);
         let bytes = store
             .get_range(object, offset, span_end(archive, wanted, offset))
             .await?;
-        let entry = bytes.slice(0..((end - offset) as usize).min(bytes.len()));
-        *current = Some(Span {
+        let span = current.insert(Span {
             object: object.to_owned(),
             start: offset,
             bytes,
         });
-        Ok(entry)
+        // S3 may answer short of the range (an object cut since): what it holds, from here.
+        Ok(span.slice(object, offset, end).unwrap_or_else(|| span.bytes.clone()))
+    }
+}
+
+impl Span {
+    /// Bytes `offset..end` of `object`, when this span holds them all.
+    fn slice(&self, object: &str, offset: u64, end: u64) -> Option<bytes::Bytes> {
+        (self.object == object && self.start <= offset && end <= self.start + self.bytes.len() as u64).then(|| {
+            self.bytes
+                .slice((offset - self.start) as usize..(end - self.start) as usize)
+        })
     }
 }
 
