@@ -222,13 +222,14 @@ const BATCHES_AT_ONCE: usize = 6;
 pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
     let plan = plan(env, options).await?;
     crate::progress::planned(plan.batches.len(), plan.batches.iter().map(|b| b.lines.len()).sum());
+    // Unordered: a batch still waiting for Wix must not hold back the start of the next.
     let outcomes = stream::iter(&plan.batches)
         .map(|batch| async {
             let outcome = run_batch(env, &plan.restore_id, batch).await;
             crate::progress::batch_done(batch.lines.len(), 0);
             outcome
         })
-        .buffered(BATCHES_AT_ONCE)
+        .buffer_unordered(BATCHES_AT_ONCE)
         .collect()
         .await;
     Ok(finish(env, &plan, outcomes).await)
@@ -377,9 +378,11 @@ pub async fn run_batch(env: &RestoreEnv<'_>, restore_id: &str, batch: &RestoreBa
         ..RestoreOutcome::default()
     };
     let mut pending: HashMap<String, &ManifestLine> = HashMap::new();
+    let mut temporary: Vec<(String, String)> = Vec::new();
     for (l, result) in offered {
         match result {
             Ok(o) => {
+                temporary.push((o.new_file_id.clone(), o.temporary));
                 pending.insert(o.new_file_id, l);
             }
             Err(e) => outcome.failed.push(FailedFile {
@@ -388,7 +391,17 @@ pub async fn run_batch(env: &RestoreEnv<'_>, restore_id: &str, batch: &RestoreBa
             }),
         }
     }
-    let (ready, failed) = await_ready(env, pending).await;
+    let (ready, failed, still_importing) = await_ready(env, pending).await;
+    // What Wix has finished with (READY or FAILED) is deleted now, not at the restore's end;
+    // the finish step sweeps whatever is left.
+    let done: Vec<String> = temporary
+        .into_iter()
+        .filter(|(new_id, _)| !still_importing.contains(new_id))
+        .map(|(_, key)| key)
+        .collect();
+    if let Err(e) = env.store.delete(&done).await {
+        tracing::warn!(error = %e, "temporary restore objects could not be deleted; the finish step tries again");
+    }
     outcome.restored = ready;
     outcome.failed.extend(failed);
     outcome
@@ -508,11 +521,17 @@ async fn present_in_wix(
     for l in rest {
         folders.entry(l.folder_path.as_str()).or_default().push(l);
     }
-    for (path, files) in folders {
-        let Some(folder) = by_path.get(path) else {
-            continue;
-        };
-        match list_hashes(env, folder).await {
+    // Each folder's listing is a chain of pages; the folders' chains run side by side.
+    let listed = archive::in_order(
+        archive::calls_ahead(env.wix),
+        folders
+            .into_iter()
+            .filter_map(|(path, files)| by_path.get(path).map(|folder| (folder, files)))
+            .map(|(folder, files)| async move { (list_hashes(env, folder).await, files) }),
+    )
+    .await;
+    for (hashes, files) in listed {
+        match hashes {
             Ok(hashes) => {
                 for l in files {
                     if l.hash.as_ref().is_some_and(|h| hashes.contains(h)) {
@@ -811,6 +830,8 @@ async fn in_storage_order<'a>(
 
 struct Offered {
     new_file_id: String,
+    /// The temporary object Wix imports from.
+    temporary: String,
 }
 
 /// An entry's stored bytes as they are read: from a span, or streamed.
@@ -949,15 +970,18 @@ async fn offer(
         )
         .await
         .map_err(|e| wix_error(&e))?;
-    Ok(Offered { new_file_id: file.id })
+    Ok(Offered {
+        new_file_id: file.id,
+        temporary: tmp,
+    })
 }
 
 /// Looks at the imported files (100 at a time) until each is `READY` or `FAILED`, or the
-/// deadline: what did not finish is `DEADLINE`.
+/// deadline: what did not finish is `DEADLINE`, and its new IDs are the third part.
 async fn await_ready(
     env: &RestoreEnv<'_>,
     mut pending: HashMap<String, &ManifestLine>,
-) -> (Vec<Restored>, Vec<FailedFile>) {
+) -> (Vec<Restored>, Vec<FailedFile>, HashSet<String>) {
     let mut ready = Vec::new();
     let mut failed = Vec::new();
     while !pending.is_empty() {
@@ -1000,6 +1024,7 @@ async fn await_ready(
             }
         }
     }
+    let still_importing = pending.keys().cloned().collect();
     for (_, l) in pending {
         failed.push(FailedFile {
             file_id: l.file_id.clone(),
@@ -1009,7 +1034,7 @@ async fn await_ready(
             ),
         });
     }
-    (ready, failed)
+    (ready, failed, still_importing)
 }
 
 #[cfg(test)]

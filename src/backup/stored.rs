@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::batch::{self, BatchEnv};
@@ -277,15 +276,16 @@ fn previous_copy(line: &ManifestLine) -> Option<PreviousCopy> {
 /// Every batch step of the plan, [`BATCHES_AT_ONCE`] at a time, in plan order.
 pub async fn run_batches(env: &BatchEnv<'_>, plan: &StoredPlan) -> Vec<BatchOutcome> {
     crate::progress::planned(plan.items.len(), plan.items.iter().map(|i| i.files.len()).sum());
-    stream::iter(plan.items.iter())
-        .map(|item| async move {
+    // A slow batch holds back neither the others nor the start of the ones after it.
+    crate::archive::in_order(
+        BATCHES_AT_ONCE,
+        plan.items.iter().map(|item| async move {
             let outcome = batch::run(env, item).await;
             crate::progress::batch_done(item.files.len(), outcome.stored_bytes);
             outcome
-        })
-        .buffered(BATCHES_AT_ONCE)
-        .collect()
-        .await
+        }),
+    )
+    .await
 }
 
 /// The whole stored backup in this invocation.
