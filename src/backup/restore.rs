@@ -222,16 +222,16 @@ const BATCHES_AT_ONCE: usize = 6;
 pub async fn restore(env: &RestoreEnv<'_>, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
     let plan = plan(env, options).await?;
     crate::progress::planned(plan.batches.len(), plan.batches.iter().map(|b| b.lines.len()).sum());
-    // Unordered: a batch still waiting for Wix must not hold back the start of the next.
-    let outcomes = stream::iter(&plan.batches)
-        .map(|batch| async {
+    // A batch still waiting for Wix holds back neither the others nor the start of the next.
+    let outcomes = archive::in_order(
+        BATCHES_AT_ONCE,
+        plan.batches.iter().map(|batch| async {
             let outcome = run_batch(env, &plan.restore_id, batch).await;
             crate::progress::batch_done(batch.lines.len(), 0);
             outcome
-        })
-        .buffer_unordered(BATCHES_AT_ONCE)
-        .collect()
-        .await;
+        }),
+    )
+    .await;
     Ok(finish(env, &plan, outcomes).await)
 }
 
