@@ -503,6 +503,38 @@ pub fn expires_at(asked_at: SystemTime, minutes: u32) -> String {
 mod tests {
     use super::*;
 
+    /// The first call is the slowest: the others finish (and later ones start) while it
+    /// runs, and the results still come back in the order of the calls.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_call_holds_back_neither_later_starts_nor_the_order_of_results() {
+        use std::time::Duration;
+        use tokio::time::Instant;
+        let t0 = Instant::now();
+        let started = std::sync::Mutex::new(Vec::new());
+        let delays = [10u64, 1, 1, 1, 1];
+        let results = in_order(
+            2,
+            delays.iter().enumerate().map(|(i, secs)| {
+                let started = &started;
+                async move {
+                    started.lock().unwrap().push((i, (Instant::now() - t0).as_secs()));
+                    tokio::time::sleep(Duration::from_secs(*secs)).await;
+                    i
+                }
+            }),
+        )
+        .await;
+        assert_eq!(results, vec![0, 1, 2, 3, 4]);
+        let mut started = started.into_inner().unwrap();
+        started.sort_unstable();
+        assert_eq!(
+            started,
+            vec![(0, 0), (1, 0), (2, 1), (3, 2), (4, 3)],
+            "each later call starts as soon as one of the two slots is free"
+        );
+        assert_eq!((Instant::now() - t0).as_secs(), 10);
+    }
+
     #[test]
     fn names_and_expiry() {
         assert_eq!(download_name("short.jpg"), "short.jpg");
