@@ -33,6 +33,9 @@ use crate::wix::FileDescriptor;
 
 /// Private files linked by one batch of an archives job.
 const PRIVATE_PER_BATCH: usize = 100;
+/// S3 requests of a step under way at once when it writes the batches' files or reads their
+/// outcomes (a thousand of each for a million files; one after another they took seconds).
+const S3_AT_ONCE: usize = 16;
 
 /// Where the Map reads its items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,18 +106,22 @@ fn outcome_key(env: &StepEnv<'_>, job: &JobRef, number: u32) -> String {
     key(env.store, &job.job_id, &format!("outcomes/{number:05}.json.gz"))
 }
 
-/// Writes every batch's file and `items.json`.
+/// Writes every batch's file, [`S3_AT_ONCE`] at a time, then `items.json`.
 async fn write_items<T: Serialize>(
     env: &StepEnv<'_>,
     job: &JobRef,
     batches: impl Iterator<Item = (u32, T)>,
 ) -> Result<PlanOutput, StepError> {
-    let mut items = Vec::new();
-    for (number, batch) in batches {
-        let k = batch_key(env, job, number);
-        put_gz(env.store, &k, &batch).await?;
-        items.push(ItemRef { number, key: k });
-    }
+    let written = archive::in_order(
+        S3_AT_ONCE,
+        batches.map(|(number, batch)| async move {
+            let k = batch_key(env, job, number);
+            put_gz(env.store, &k, &batch).await?;
+            Ok::<_, StepError>(ItemRef { number, key: k })
+        }),
+    )
+    .await;
+    let items = written.into_iter().collect::<Result<Vec<_>, _>>()?;
     let out = items_output(env, job, items.len());
     put_json(env.store, &out.key, &items).await?;
     Ok(out)
@@ -437,13 +444,14 @@ async fn outcomes<T: serde::de::DeserializeOwned>(
         .map_err(JobError::from)?
         .into_iter()
         .collect();
-    for item in items {
-        let k = outcome_key(env, job, item.number);
-        if !present.contains(&k) {
-            continue;
-        }
-        if let Some(outcome) = read_gz::<T>(env.store, &k).await? {
-            found.insert(item.number, outcome);
+    let reads = items
+        .iter()
+        .map(|item| (item.number, outcome_key(env, job, item.number)))
+        .filter(|(_, k)| present.contains(k))
+        .map(|(number, k)| async move { (number, read_gz::<T>(env.store, &k).await) });
+    for (number, outcome) in archive::in_order(S3_AT_ONCE, reads).await {
+        if let Some(outcome) = outcome? {
+            found.insert(number, outcome);
         }
     }
     Ok(found)
