@@ -315,6 +315,24 @@ async fn a_cut_download_is_tried_again_and_leaves_no_partial_object_or_open_uplo
             .is_empty(),
         "no latest.json for an incomplete backup"
     );
+
+    // Cut inside the first part, every time: the upload made while that part filled (the
+    // archive announced more than one part) is aborted before the copy's error is answered.
+    moto::reset().await;
+    moto::create_bucket(BUCKET).await;
+    h.emulator
+        .push_download_faults("archives", vec![DownloadFault::CutAfter(10 * 1024); 3]);
+    let summary = backup(&h, json!({"includePrivate": false, "full": true})).await;
+    assert_eq!(summary["status"], "INCOMPLETE");
+    assert!(manifest_of(&summary)
+        .await
+        .iter()
+        .all(|l| l.status != LineStatus::Stored));
+    assert_eq!(
+        moto::open_uploads(BUCKET).await,
+        0,
+        "no upload left open by a cut first part"
+    );
 }
 
 #[tokio::test]

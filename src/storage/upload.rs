@@ -223,13 +223,53 @@ impl Store {
         content_type: &str,
         expected_len: Option<u64>,
         part_size: usize,
-        mut source: S,
+        source: S,
     ) -> Result<Uploaded, UploadError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let plan = PartPlan::new(part_size, expected_len);
+        // An object announced longer than one part needs a multipart upload: it is created
+        // while the first part fills, not after (one S3 round trip less before the first part).
+        let mut early = match expected_len {
+            Some(len) if len > plan.size(1) as u64 => {
+                let (store, key, content_type) = (self.clone(), key.to_owned(), content_type.to_owned());
+                Some(tokio::spawn(
+                    async move { store.create_upload(&key, &content_type).await }.instrument(tracing::Span::current()),
+                ))
+            }
+            _ => None,
+        };
+        let copied = self
+            .copy_parts(key, content_type, expected_len, plan, source, &mut early)
+            .await;
+        // The copy ended before its first part was sent: the upload made for it goes now,
+        // before the error is answered, so none is left open.
+        if let Some(creating) = early {
+            if let Ok(Ok(mut open)) = creating.await {
+                abort(&open.store, &open.key, &open.upload_id).await;
+                open.done = true;
+            }
+        }
+        copied
+    }
+
+    /// The copy of [`Store::upload_stream`]: parts filled and sent as the source streams,
+    /// the upload (`early`, when it was started already) completed.
+    async fn copy_parts<S, E>(
+        &self,
+        key: &str,
+        content_type: &str,
+        expected_len: Option<u64>,
+        plan: PartPlan,
+        mut source: S,
+        early: &mut Option<tokio::task::JoinHandle<Result<Open, StoreError>>>,
+    ) -> Result<Uploaded, UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         // One pass over the bytes: each part's CRC-32 as it fills, folded into the object's.
         let mut hasher = crc32fast::Hasher::new();
         let mut part_hasher = crc32fast::Hasher::new();
@@ -278,7 +318,15 @@ impl Store {
                 let part_crc = std::mem::take(&mut part_hasher);
                 hasher.combine(&part_crc);
                 if open.is_none() {
-                    open = Some(self.create_upload(key, content_type).await?);
+                    open = Some(match early.take() {
+                        Some(creating) => creating.await.map_err(|e| StoreError {
+                            operation: "CreateMultipartUpload",
+                            key: key.to_owned(),
+                            reason: format!("the call's task ended early: {e}"),
+                            code: None,
+                        })??,
+                        None => self.create_upload(key, content_type).await?,
+                    });
                 }
                 while in_flight.len() >= PARTS_IN_FLIGHT {
                     if let Some(done) = in_flight.join_next().await {
