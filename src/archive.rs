@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::{BoxFuture, FutureExt};
-use futures_util::stream::{self, FuturesUnordered, StreamExt};
+use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::domain::batch::{self, MAX_BATCH};
@@ -50,6 +50,21 @@ pub(crate) async fn in_order<F: Future>(ahead: usize, calls: impl Iterator<Item 
         .await;
     done.sort_unstable_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, result)| result).collect()
+}
+
+/// [`in_order`] for calls that may fail: the first error ends the run (calls not yet started
+/// are not started), otherwise every call's value in the order of `calls`.
+pub(crate) async fn try_in_order<T, E, F: Future<Output = Result<T, E>>>(
+    ahead: usize,
+    calls: impl Iterator<Item = F>,
+) -> Result<Vec<T>, E> {
+    let mut done: Vec<(usize, T)> = stream::iter(calls.enumerate())
+        .map(|(i, call)| async move { call.await.map(|value| (i, value)) })
+        .buffer_unordered(ahead.max(1))
+        .try_collect()
+        .await?;
+    done.sort_unstable_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, value)| value).collect())
 }
 
 /// What one batch came to: its archives (usually one) and the files that got none.
@@ -533,6 +548,31 @@ mod tests {
             "each later call starts as soon as one of the two slots is free"
         );
         assert_eq!((Instant::now() - t0).as_secs(), 10);
+    }
+
+    /// The first failure ends the run: calls not started by then never start; without a
+    /// failure, every value comes back in call order.
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_stops_the_calls_not_yet_started() {
+        use std::time::Duration;
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let calls = |fail_at: Option<usize>| {
+            let started = &started;
+            (0..100usize).map(move |i| async move {
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if Some(i) == fail_at {
+                    Err(format!("call {i} failed"))
+                } else {
+                    Ok(i)
+                }
+            })
+        };
+        assert_eq!(try_in_order(4, calls(Some(5))).await, Err("call 5 failed".to_owned()));
+        let n = started.swap(0, std::sync::atomic::Ordering::SeqCst);
+        assert!(n < 12, "{n} calls started after one failed among the first eight");
+        assert_eq!(try_in_order(4, calls(None)).await, Ok((0..100).collect::<Vec<_>>()));
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 100);
     }
 
     #[test]

@@ -106,13 +106,14 @@ fn outcome_key(env: &StepEnv<'_>, job: &JobRef, number: u32) -> String {
     key(env.store, &job.job_id, &format!("outcomes/{number:05}.json.gz"))
 }
 
-/// Writes every batch's file, [`S3_AT_ONCE`] at a time, then `items.json`.
+/// Writes every batch's file, [`S3_AT_ONCE`] at a time (the first failure ends the step), then
+/// `items.json`.
 async fn write_items<T: Serialize>(
     env: &StepEnv<'_>,
     job: &JobRef,
     batches: impl Iterator<Item = (u32, T)>,
 ) -> Result<PlanOutput, StepError> {
-    let written = archive::in_order(
+    let items = archive::try_in_order(
         S3_AT_ONCE,
         batches.map(|(number, batch)| async move {
             let k = batch_key(env, job, number);
@@ -120,8 +121,7 @@ async fn write_items<T: Serialize>(
             Ok::<_, StepError>(ItemRef { number, key: k })
         }),
     )
-    .await;
-    let items = written.into_iter().collect::<Result<Vec<_>, _>>()?;
+    .await?;
     let out = items_output(env, job, items.len());
     put_json(env.store, &out.key, &items).await?;
     Ok(out)
@@ -448,9 +448,9 @@ async fn outcomes<T: serde::de::DeserializeOwned>(
         .iter()
         .map(|item| (item.number, outcome_key(env, job, item.number)))
         .filter(|(_, k)| present.contains(k))
-        .map(|(number, k)| async move { (number, read_gz::<T>(env.store, &k).await) });
-    for (number, outcome) in archive::in_order(S3_AT_ONCE, reads).await {
-        if let Some(outcome) = outcome? {
+        .map(|(number, k)| async move { read_gz::<T>(env.store, &k).await.map(|o| (number, o)) });
+    for (number, outcome) in archive::try_in_order(S3_AT_ONCE, reads).await? {
+        if let Some(outcome) = outcome {
             found.insert(number, outcome);
         }
     }
