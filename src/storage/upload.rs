@@ -167,12 +167,16 @@ impl Drop for Open {
     }
 }
 
-/// A part's task as it ended; a panicked or cancelled task is a failed part.
-fn joined(done: Result<Result<CompletedPart, StoreError>, JoinError>, key: &str) -> Result<CompletedPart, StoreError> {
+/// An S3 call's task as it ended; a panicked or cancelled task is a failed call.
+fn joined<T>(
+    done: Result<Result<T, StoreError>, JoinError>,
+    operation: &'static str,
+    key: &str,
+) -> Result<T, StoreError> {
     done.map_err(|e| StoreError {
-        operation: "UploadPart",
+        operation,
         key: key.to_owned(),
-        reason: format!("the part's task ended early: {e}"),
+        reason: format!("the call's task ended early: {e}"),
         code: None,
     })?
 }
@@ -319,18 +323,13 @@ impl Store {
                 hasher.combine(&part_crc);
                 if open.is_none() {
                     open = Some(match early.take() {
-                        Some(creating) => creating.await.map_err(|e| StoreError {
-                            operation: "CreateMultipartUpload",
-                            key: key.to_owned(),
-                            reason: format!("the call's task ended early: {e}"),
-                            code: None,
-                        })??,
+                        Some(creating) => joined(creating.await, "CreateMultipartUpload", key)?,
                         None => self.create_upload(key, content_type).await?,
                     });
                 }
                 while in_flight.len() >= PARTS_IN_FLIGHT {
                     if let Some(done) = in_flight.join_next().await {
-                        completed.push(joined(done, key)?);
+                        completed.push(joined(done, "UploadPart", key)?);
                     }
                 }
                 let upload_id = open.as_ref().map(|o| o.upload_id.clone()).unwrap_or_default();
@@ -371,7 +370,7 @@ impl Store {
             next_part += 1;
         }
         while let Some(done) = in_flight.join_next().await {
-            completed.push(joined(done, key)?);
+            completed.push(joined(done, "UploadPart", key)?);
         }
         completed.sort_by_key(|p| p.part_number());
         self.client()
