@@ -1,14 +1,20 @@
 //! How uploads are signed. The SDK signs a body held in memory by hashing it (SHA-256), a
 //! second pass over every byte beside the CRC-32 each part already carries. Over TLS that
-//! hash protects nothing the TLS record MACs and the checksum S3 verifies do not, so an
-//! upload that carries its checksum goes `UNSIGNED-PAYLOAD` there, as the AWS CLI does. Over
-//! plain HTTP (a local endpoint) the body stays signed: there the signature is what stops a
-//! body changed on the way with a matching CRC-32.
+//! hash protects nothing the TLS record MACs and the checksum S3 verifies do not, so a
+//! `PutObject` or `UploadPart` that carries its body's checksum goes `UNSIGNED-PAYLOAD`
+//! there, as the AWS CLI does for uploads. Every other request (`CompleteMultipartUpload`'s
+//! list of parts among them, whose checksum header is the object's, not its body's) is signed
+//! as the SDK signs it. Over plain HTTP (a local endpoint) every body stays signed: there the
+//! signature is what stops a body changed on the way with a matching CRC-32.
 
 use aws_runtime::auth::PayloadSigningOverride;
 use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+/// The operations whose body is the object's bytes.
+const UPLOADS: [&str; 2] = ["PutObject", "UploadPart"];
 
 /// The headers that carry a checksum of the body, which S3 verifies (not
 /// `x-amz-checksum-algorithm` or `-type`, which only name one).
@@ -20,8 +26,9 @@ const CHECKSUM_HEADERS: [&str; 5] = [
     "x-amz-checksum-sha256",
 ];
 
-/// Leaves the body unsigned when the request goes over HTTPS and carries the body's
-/// checksum; registered on every S3 client ([`super::s3_client`]).
+/// Leaves an upload's body unsigned when it goes over HTTPS and carries its checksum (set by
+/// the caller, as this crate's uploads do); registered on every S3 client
+/// ([`super::s3_client`]).
 #[derive(Debug)]
 pub struct UnsignedOverTls;
 
@@ -36,14 +43,14 @@ impl Intercept for UnsignedOverTls {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let upload = cfg.load::<Metadata>().is_some_and(|m| UPLOADS.contains(&m.name()));
         let request = context.request();
         let over_tls = request.uri().starts_with("https://");
         let checksummed = request
             .headers()
             .iter()
             .any(|(name, _)| CHECKSUM_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)));
-        // A choice the SDK made already (an aws-chunked body's trailer) stands.
-        if over_tls && checksummed && cfg.load::<PayloadSigningOverride>().is_none() {
+        if upload && over_tls && checksummed {
             cfg.interceptor_state()
                 .store_put(PayloadSigningOverride::unsigned_payload());
         }
@@ -143,14 +150,16 @@ mod tests {
     async fn over_https_a_checksummed_body_is_not_hashed_again() {
         let sent = payload_hashes("https://s3.example.com").await;
         // PutObject, CreateMultipartUpload, two UploadParts, CompleteMultipartUpload.
-        assert!(sent.len() >= 4, "{sent:?}");
+        assert_eq!(sent.len(), 5, "{sent:?}");
         assert_eq!(sent[0], "UNSIGNED-PAYLOAD", "PutObject: {sent:?}");
         assert!(
             sent[2..4].iter().all(|h| h == "UNSIGNED-PAYLOAD"),
             "UploadPart: {sent:?}"
         );
-        // CreateMultipartUpload carries no checksum header of a body: signed as the SDK does.
+        // CreateMultipartUpload (no body) and CompleteMultipartUpload (the list of parts, with
+        // the object's checksum, not its own): signed as the SDK signs them.
         assert_ne!(sent[1], "UNSIGNED-PAYLOAD", "{sent:?}");
+        assert_ne!(sent[4], "UNSIGNED-PAYLOAD", "{sent:?}");
     }
 
     #[tokio::test]
