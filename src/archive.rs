@@ -43,13 +43,15 @@ pub(crate) fn calls_ahead(client: &WixClient) -> usize {
 /// pacing) and returns their results in the order of `calls`. A slow call (retrying,
 /// waiting out a `Retry-After`) holds up neither the others nor the start of later ones.
 pub(crate) async fn in_order<F: Future>(ahead: usize, calls: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut done: Vec<(usize, F::Output)> = stream::iter(calls.enumerate())
-        .map(|(i, call)| async move { (i, call.await) })
-        .buffer_unordered(ahead.max(1))
-        .collect()
-        .await;
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, result)| result).collect()
+    let done = try_in_order(
+        ahead,
+        calls.map(|call| async move { Ok::<_, std::convert::Infallible>(call.await) }),
+    )
+    .await;
+    match done {
+        Ok(results) => results,
+        Err(never) => match never {},
+    }
 }
 
 /// [`in_order`] for calls that may fail: the first error ends the run (calls not yet started

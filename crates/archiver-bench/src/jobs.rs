@@ -302,17 +302,8 @@ async fn without_interpreter(engine: &JobEngine) -> Result<(), String> {
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|e| format!("moto config: {e}"))?;
-    let arn = engine
-        .sfn
-        .create_state_machine()
-        .name("wix-media-archiver-jobs")
-        .definition(job_rig::definition(&engine.queue_url, BUCKET, 300, WORKERS as u32))
-        .role_arn("arn:aws:iam::123456789012:role/wix-media-archiver-jobs")
-        .send()
-        .await
-        .map_err(|e| format!("the state machine without the interpreter: {e}"))?
-        .state_machine_arn()
-        .to_owned();
+    // The template's HeartbeatSeconds and the bench's workers, as in `setup`.
+    let arn = job_rig::create_machine(&engine.sfn, &engine.queue_url, BUCKET, 300, WORKERS as u32).await?;
     if arn != engine.state_machine_arn {
         return Err(format!("the state machine came back as {arn}"));
     }

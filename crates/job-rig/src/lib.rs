@@ -46,6 +46,27 @@ pub async fn enable_interpreter(moto_url: &str) {
         .expect("moto accepts the interpreter flag");
 }
 
+/// Makes the jobs' state machine (the template's definition over `queue_url` and `bucket`) in
+/// moto's Step Functions backend of the moment (the interpreter's, or the one that only
+/// records executions); its ARN.
+pub async fn create_machine(
+    sfn: &aws_sdk_sfn::Client,
+    queue_url: &str,
+    bucket: &str,
+    heartbeat_seconds: u32,
+    batch_concurrency: u32,
+) -> Result<String, String> {
+    let out = sfn
+        .create_state_machine()
+        .name("wix-media-archiver-jobs")
+        .definition(definition(queue_url, bucket, heartbeat_seconds, batch_concurrency))
+        .role_arn("arn:aws:iam::123456789012:role/wix-media-archiver-jobs")
+        .send()
+        .await
+        .map_err(|e| format!("create the state machine: {e}"))?;
+    Ok(out.state_machine_arn().to_owned())
+}
+
 /// The definition with the template's substitutions.
 pub fn definition(queue_url: &str, bucket: &str, heartbeat_seconds: u32, batch_concurrency: u32) -> String {
     let text = DEFINITION
@@ -90,16 +111,9 @@ impl JobEngine {
             .queue_url()
             .expect("a queue URL")
             .to_owned();
-        let state_machine_arn = sfn
-            .create_state_machine()
-            .name("wix-media-archiver-jobs")
-            .definition(definition(&queue_url, bucket, heartbeat_seconds, batch_concurrency))
-            .role_arn("arn:aws:iam::123456789012:role/wix-media-archiver-jobs")
-            .send()
+        let state_machine_arn = create_machine(&sfn, &queue_url, bucket, heartbeat_seconds, batch_concurrency)
             .await
-            .expect("moto accepts the definition")
-            .state_machine_arn()
-            .to_owned();
+            .expect("moto accepts the definition");
         JobEngine {
             sfn,
             sqs,
