@@ -3,14 +3,14 @@
 # every change of the code. When the filesystem holding the first of them has less free
 # space than a clean build and the tests need (BUILD_SPACE_GIB, default 30), the
 # directories are removed and rebuilt from nothing. If that still leaves less than
-# BUILD_SPACE_MIN_GIB (default 12), the run stops here, saying so, rather than failing
+# BUILD_SPACE_MIN_GIB (default 16), the run stops here, saying so, rather than failing
 # later inside a linker or a test with a full disk.
 free_gib() {
     df -P -k "$1" | awk 'NR == 2 { printf "%d", $4 / 1048576 }'
 }
 
 ensure_build_space() {
-    local want="${BUILD_SPACE_GIB:-30}" least="${BUILD_SPACE_MIN_GIB:-12}" dir free
+    local want="${BUILD_SPACE_GIB:-30}" least="${BUILD_SPACE_MIN_GIB:-16}" dir free
     mkdir -p "$1"
     free=$(free_gib "$1")
     echo "free space beside the build directory: ${free} GiB"
