@@ -286,12 +286,7 @@ async fn a_cut_download_is_tried_again_and_leaves_no_partial_object_or_open_uplo
     assert_eq!(stats.archive_downloads, 2, "the cut download and one whole one");
 
     // Cut every time: the batch fails, and still nothing partial is left.
-    moto::reset().await;
-    moto::create_bucket(BUCKET).await;
-    h.emulator
-        .push_download_faults("archives", vec![DownloadFault::CutAfter(100 * 1024); 3]);
-    let summary = backup(&h, json!({"includePrivate": false, "full": true})).await;
-    assert_eq!(summary["status"], "INCOMPLETE");
+    let summary = full_backup_cut_every_try(&h, 100 * 1024).await;
     let lines = manifest_of(&summary).await;
     assert!(lines
         .iter()
@@ -318,12 +313,7 @@ async fn a_cut_download_is_tried_again_and_leaves_no_partial_object_or_open_uplo
 
     // Cut inside the first part, every time: the upload made while that part filled (the
     // archive announced more than one part) is aborted before the copy's error is answered.
-    moto::reset().await;
-    moto::create_bucket(BUCKET).await;
-    h.emulator
-        .push_download_faults("archives", vec![DownloadFault::CutAfter(10 * 1024); 3]);
-    let summary = backup(&h, json!({"includePrivate": false, "full": true})).await;
-    assert_eq!(summary["status"], "INCOMPLETE");
+    let summary = full_backup_cut_every_try(&h, 10 * 1024).await;
     assert!(manifest_of(&summary)
         .await
         .iter()
@@ -333,6 +323,18 @@ async fn a_cut_download_is_tried_again_and_leaves_no_partial_object_or_open_uplo
         0,
         "no upload left open by a cut first part"
     );
+}
+
+/// A full backup into an emptied bucket with every try of the archive's download cut after
+/// `cut` bytes: the batch fails, so the backup is INCOMPLETE.
+async fn full_backup_cut_every_try(h: &Harness, cut: u64) -> Value {
+    moto::reset().await;
+    moto::create_bucket(BUCKET).await;
+    h.emulator
+        .push_download_faults("archives", vec![DownloadFault::CutAfter(cut); 3]);
+    let summary = backup(h, json!({"includePrivate": false, "full": true})).await;
+    assert_eq!(summary["status"], "INCOMPLETE");
+    summary
 }
 
 #[tokio::test]
